@@ -1,0 +1,3 @@
+export * from './frame.js';
+export * from './frame-codec.js';
+export * from './limits.js';
