@@ -53,6 +53,8 @@ export interface TransportConnection {
    * bytes, or undefined when the transport proves no key (plain tcp, memory).
    */
   readonly remoteKey: Uint8Array | undefined;
+  /** DER of the certificate the peer presented in the transport's TLS handshake, if any. */
+  readonly remoteCertificate?: Uint8Array | undefined;
   /** Whether this side dialed. */
   readonly outbound: boolean;
   /** Open a new bidirectional stream. The peer learns of it when the first bytes arrive. */
