@@ -411,3 +411,22 @@ export class FrameDecoder {
 function readLength(chunk: Uint8Array, offset: number): number {
   return ((chunk[offset]! << 24) >>> 0) + (chunk[offset + 1]! << 16) + (chunk[offset + 2]! << 8) + chunk[offset + 3]!;
 }
+
+/**
+ * Pull the first complete frame off the front of `bytes`: `{ frame, rest }`, or undefined when
+ * more bytes are needed. Used where a stream's first frame (its handshake) decides what the
+ * rest of the stream is — the rest may be decoded here or handed on raw to a worker.
+ */
+export function splitFirstFrame(bytes: Uint8Array, maxFrameSize: number): { frame: Frame; rest: Uint8Array } | undefined {
+  if (bytes.length < FRAME_HEADER_BYTES) return undefined;
+  const length = readLength(bytes, 0);
+  const type = bytes[4]!;
+  if (length > maxFrameSize) {
+    throw new WireError('ERR_WIRE_FRAME_TOO_LARGE', `incoming frame of ${length} bytes exceeds maxFrameSize ${maxFrameSize}`, {
+      details: { size: length, maxFrameSize },
+    });
+  }
+  if (bytes.length < FRAME_HEADER_BYTES + length) return undefined;
+  const frame = decodeFrameBody(type, bytes.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length));
+  return { frame, rest: bytes.subarray(FRAME_HEADER_BYTES + length) };
+}

@@ -76,6 +76,8 @@ export interface HelloBody {
   cert?: Uint8Array;
   /** Opaque membership state for the peer service (Partisan sends its local state here). */
   state?: unknown;
+  /** The dialer's channels and their parallelism; lanes open for channels both sides have. */
+  channels?: Record<string, number>;
 }
 
 /** Acceptor → dialer: the handshake is accepted. */
@@ -88,6 +90,7 @@ export interface WelcomeBody {
   incarnation: number;
   cert?: Uint8Array;
   state?: unknown;
+  channels?: Record<string, number>;
 }
 
 /** Either side: the handshake failed; the stream closes right after. */

@@ -1,0 +1,304 @@
+import type { Clock } from '../util/clock.js';
+import { isPartisanError, PartisanError, TransportError, WireError } from '../util/errors.js';
+import {
+  FrameDecoder,
+  FrameType,
+  FrameWriter,
+  type ControlBody,
+  type Envelope,
+  type Frame,
+  type WireCounters,
+  type WireLimits,
+} from '../wire/index.js';
+import type { TransportStream } from '../transport/transport.js';
+import type { ResolvedChannel } from '../channels/channel-options.js';
+import type { PartitionKey } from '../channels/stream-selector.js';
+
+/**
+ * A lane is one long-lived bidirectional stream of one peer connection, carrying one
+ * (channel, slot). Sending: messages wait in a bounded outbound queue, and a write loop packs
+ * whatever is queued into one Message frame per ≤ writeBatchBytes and one transport write per
+ * batch — never a native call per message. Receiving: ≥ 64 KiB chunks are split into frames
+ * (on this thread) or handed on raw (to a channel worker).
+ *
+ * Flow control: receiver credits, per lane and direction. The sender may start a write only
+ * while `sent < limit`; the receiver raises `limit` to consumed + creditBytes as it consumes.
+ * An awaited write only means "buffered" (QUIC buffers up to the peer's window), so without
+ * credits a bulk lane would queue megabytes ahead of everything else on the connection.
+ * Control frames (credit, ping, acks) bypass both the queue and the credit check.
+ */
+
+/** The outbound queue a lane drains (src/channels/outbound-queue.ts implements it). */
+export interface LaneQueue {
+  /** Queue one message of `bytes` (estimated) bytes; may return a Promise (backpressure). */
+  enqueue(item: Envelope, bytes: number, key?: PartitionKey): void | Promise<void>;
+  /** Remove and return up to `maxMessages` items totalling about `maxBytes` (at least one). */
+  take(maxMessages: number, maxBytes: number): Envelope[];
+  readonly length: number;
+  /** Drop everything queued (the lane died); returns how many messages were dropped. */
+  clear(): number;
+}
+
+/** Where a lane delivers what it reads. */
+export interface LaneSink {
+  /** Decoded frames other than credit (decode mode). */
+  frames(lane: Lane, frames: Frame[]): void;
+  /** The lane ended: cleanly (no error) or not. Called once. */
+  closed(lane: Lane, error: Error | undefined): void;
+  /** A message could not be sent (e.g. too large after all); it was dropped. */
+  dropped(lane: Lane, count: number, error: PartisanError): void;
+  /** Inbound bytes arrived (keepalive bookkeeping). */
+  activity(): void;
+}
+
+export interface LaneOptions {
+  peer: string;
+  channel: ResolvedChannel;
+  slot: number;
+  stream: TransportStream;
+  queue: LaneQueue;
+  limits: WireLimits;
+  counters: WireCounters;
+  clock: Clock;
+  sink: LaneSink;
+}
+
+/** Most messages packed into one frame; bounds the work one flush step does. */
+const MAX_BATCH_MESSAGES = 4096;
+
+export class Lane {
+  readonly peer: string;
+  readonly channel: ResolvedChannel;
+  readonly slot: number;
+  readonly stream: TransportStream;
+  private readonly queue: LaneQueue;
+  private readonly limits: WireLimits;
+  private readonly sink: LaneSink;
+  private readonly decoder: FrameDecoder;
+  private readonly writer: FrameWriter;
+  private control: ControlBody[] = [];
+  private acks: number[] = [];
+  private writing = false;
+  private flushScheduled = false;
+  private ended = false;
+  /** Bytes this side wrote on the lane, ever. */
+  private sent = 0;
+  /** Bytes the peer allows us to have written (cumulative), from its credit frames. */
+  private limit: number;
+  /** Bytes this side consumed from the lane, ever, and what it last granted. */
+  private consumed = 0;
+  private grantedAt = 0;
+  private creditWaiters: Array<() => void> = [];
+  private closedReported = false;
+
+  constructor(options: LaneOptions) {
+    this.peer = options.peer;
+    this.channel = options.channel;
+    this.slot = options.slot;
+    this.stream = options.stream;
+    this.queue = options.queue;
+    this.limits = options.limits;
+    this.sink = options.sink;
+    this.decoder = new FrameDecoder(options.limits.maxFrameSize, options.counters);
+    this.writer = new FrameWriter(options.limits.maxFrameSize, options.limits.writeBatchBytes, options.counters);
+    this.limit = options.channel.creditBytes;
+  }
+
+  get isClosed(): boolean {
+    return this.ended;
+  }
+
+  /** Messages waiting in this lane's outbound queue. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Start reading; `first` holds bytes that arrived behind the stream's handshake frame. */
+  start(first: Uint8Array): void {
+    void this.readLoop(first);
+  }
+
+  /** Queue one message. Throws ERR_QUEUE_FULL (policy `error`); returns a Promise when it must wait (`block`). */
+  send(envelope: Envelope, bytes: number, key?: PartitionKey): void | Promise<void> {
+    if (this.ended) throw new TransportError('ERR_NOT_CONNECTED', `lane ${this.channel.name}/${this.slot} to ${this.peer} is closed`);
+    const waiting = this.queue.enqueue(envelope, bytes, key);
+    this.scheduleFlush();
+    return waiting;
+  }
+
+  /** Send a control frame ahead of queued messages (not subject to credit). */
+  sendControl(body: ControlBody): void {
+    if (this.ended) return;
+    this.control.push(body);
+    this.scheduleFlush();
+  }
+
+  /** Acknowledge message ids on this lane (batched into one Ack frame per flush). */
+  sendAcks(ids: readonly number[]): void {
+    if (this.ended) return;
+    for (const id of ids) this.acks.push(id);
+    this.scheduleFlush();
+  }
+
+  /** End our side cleanly after flushing what is queued. */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    await this.drain();
+    this.ended = true;
+    try {
+      await this.stream.end();
+    } catch {
+      // Peer already gone.
+    }
+  }
+
+  /** Drop the lane now. */
+  abort(error?: Error): void {
+    this.finish(error ?? new TransportError('ERR_TRANSPORT_CLOSED', 'lane aborted'));
+    this.stream.abort(error);
+  }
+
+  /** Wait until everything queued has been handed to the transport. */
+  async drain(): Promise<void> {
+    while (!this.ended && (this.queue.length > 0 || this.writing || this.flushScheduled || this.control.length > 0)) {
+      await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.writing) return;
+    this.flushScheduled = true;
+    // setImmediate, not a microtask: every send of the current macrotask joins the batch.
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.writing || this.ended) return;
+    this.writing = true;
+    void this.writeLoop();
+  };
+
+  private async writeLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.ended) return;
+        this.packControl();
+        if (this.queue.length > 0 && this.sent < this.limit) this.packMessages(this.limit - this.sent);
+        const bytes = this.writer.take();
+        if (!bytes) break;
+        this.sent += bytes.length;
+        await this.stream.write(bytes);
+      }
+    } catch (err) {
+      this.abort(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.writing = false;
+      this.wake();
+    }
+  }
+
+  private packControl(): void {
+    if (this.acks.length > 0) {
+      const ids = this.acks;
+      this.acks = [];
+      // Chunk so no Ack frame approaches the frame limit.
+      for (let i = 0; i < ids.length; i += 65_536) this.writer.add({ type: FrameType.Ack, ids: ids.slice(i, i + 65_536) });
+    }
+    if (this.control.length > 0) {
+      const bodies = this.control;
+      this.control = [];
+      for (const body of bodies) this.writer.add({ type: FrameType.Control, body });
+    }
+  }
+
+  private packMessages(allowance: number): void {
+    const batch = this.queue.take(MAX_BATCH_MESSAGES, Math.max(1, Math.min(allowance, this.limits.writeBatchBytes)));
+    if (batch.length > 0) this.packBatch(batch);
+  }
+
+  /** Pack a batch into frames; a batch over the frame limit is split, a single oversized message dropped. */
+  private packBatch(batch: Envelope[]): void {
+    try {
+      this.writer.addMessages(batch);
+    } catch (err) {
+      if (!isPartisanError(err, 'ERR_WIRE_FRAME_TOO_LARGE')) throw err;
+      if (batch.length === 1) {
+        this.sink.dropped(this, 1, err);
+        return;
+      }
+      const half = batch.length >> 1;
+      this.packBatch(batch.slice(0, half));
+      this.packBatch(batch.slice(half));
+    }
+  }
+
+  private async readLoop(first: Uint8Array): Promise<void> {
+    try {
+      if (first.length > 0) this.consume(first);
+      for (;;) {
+        const chunk = await this.stream.read();
+        if (chunk === null) {
+          this.finish(undefined);
+          return;
+        }
+        this.consume(chunk);
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      if (err instanceof WireError) this.stream.abort(err);
+      this.finish(error);
+    }
+  }
+
+  private consume(chunk: Uint8Array): void {
+    this.sink.activity();
+    const frames = this.decoder.push(chunk);
+    let deliver = frames;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      if (f.type === FrameType.Control && f.body.t === 'credit') {
+        // Strip credit frames out of what the sink sees (rarely present; copy only then).
+        deliver = frames.filter((x) => !(x.type === FrameType.Control && x.body.t === 'credit'));
+        for (const c of frames) if (c.type === FrameType.Control && c.body.t === 'credit') this.onCredit(c.body);
+        break;
+      }
+    }
+    if (deliver.length > 0) this.sink.frames(this, deliver);
+    this.consumedBytes(chunk.length);
+  }
+
+  /** Account bytes as consumed and grant the peer more room when a quarter window was used. */
+  consumedBytes(n: number): void {
+    this.consumed += n;
+    if (this.consumed - this.grantedAt >= this.channel.creditBytes / 4) {
+      this.grantedAt = this.consumed;
+      this.sendControl({ t: 'credit', limit: this.consumed + this.channel.creditBytes });
+    }
+  }
+
+  private onCredit(body: ControlBody): void {
+    const limit = body.limit;
+    if (typeof limit !== 'number' || !(limit > this.limit)) return;
+    this.limit = limit;
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.closedReported) return;
+    this.closedReported = true;
+    this.ended = true;
+    const dropped = this.queue.clear();
+    if (dropped > 0) {
+      this.sink.dropped(this, dropped, new PartisanError('ERR_NOT_CONNECTED', `lane ${this.channel.name}/${this.slot} to ${this.peer} closed with ${dropped} messages queued`));
+    }
+    this.wake();
+    this.sink.closed(this, error);
+  }
+
+  private wake(): void {
+    const waiters = this.creditWaiters;
+    this.creditWaiters = [];
+    for (const w of waiters) w();
+  }
+}
