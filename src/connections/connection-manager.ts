@@ -255,7 +255,7 @@ export class ConnectionManager {
     const ref = `partition-${this.nextPartitionRef++}`;
     const previous = this.partitions.get(node);
     previous?.timer?.cancel();
-    const timer = ttlMs === undefined ? undefined : this.o.clock.setTimeout(() => this.resolvePartition(ref), ttlMs).unref();
+    const timer = ttlMs === undefined ? undefined : this.o.clock.setTimeout(() => this.resolvePartition(ref), ttlMs);
     this.partitions.set(node, { ref, node, timer });
     this.peers.get(node)?.abort(new PartisanError('ERR_PARTITIONED', `partition injected towards ${node}`));
     return ref;
@@ -313,7 +313,7 @@ export class ConnectionManager {
         },
       );
     }, delay);
-    d.timer.unref();
+
   }
 
   private async dial(address: PeerAddress): Promise<PeerConnection> {

@@ -119,7 +119,7 @@ export class PeerConnection {
       }
     }
     const k = this.options.keepalive;
-    this.keepaliveTimer = this.options.clock.setInterval(() => this.checkKeepalive(), Math.max(50, Math.min(k.idleMs, k.timeoutMs) / 2)).unref();
+    this.keepaliveTimer = this.options.clock.setInterval(() => this.checkKeepalive(), Math.max(50, Math.min(k.idleMs, k.timeoutMs) / 2));
   }
 
   /** The lane a message for `channel` with `key` takes, or undefined when none is open. */

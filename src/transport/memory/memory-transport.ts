@@ -200,6 +200,9 @@ class MemoryConnection implements TransportConnection {
     const id = String(this.nextStreamId);
     this.nextStreamId += 2;
     const local = new MemoryStream(id, this);
+    // Our own stream is never announced to our own onStream handler; the peer's copy is,
+    // when its first bytes arrive (as QUIC does).
+    local.announced = true;
     const remote = new MemoryStream(id, this.peer);
     local.peer = remote;
     remote.peer = local;
