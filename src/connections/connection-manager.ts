@@ -39,7 +39,7 @@ import { PeerConnection, type KeepaliveOptions } from './peer-connection.js';
 /** How to reach a node: Partisan's node spec without the channels (see #239). */
 export interface PeerAddress {
   name: string;
-  listenAddrs: HostPort[];
+  listenAddrs: readonly HostPort[];
 }
 
 export interface ConnectionEvents {

@@ -156,11 +156,16 @@ export class PeerConnection {
     return n;
   }
 
+  /** Wait until every lane handed its queued messages to the transport. */
+  async drain(): Promise<void> {
+    const lanes = [...this.channels.values()].flatMap((c) => c.lanes.filter((l): l is Lane => l !== undefined));
+    await Promise.all(lanes.map((l) => l.drain()));
+  }
+
   /** Flush every lane, then close the connection. */
   async close(): Promise<void> {
     if (this.closed) return;
-    const lanes = [...this.channels.values()].flatMap((c) => c.lanes.filter((l): l is Lane => l !== undefined));
-    await Promise.all(lanes.map((l) => l.drain()));
+    await this.drain();
     await this.connection.close();
     this.shutdown(undefined);
   }

@@ -47,7 +47,11 @@ export const ErrorCodes = {
   ERR_RPC_REMOTE_EXCEPTION: 'The remote function threw; message and stack are attached.',
   ERR_RPC_UNKNOWN_FUNCTION: 'The remote node has no function registered under that name.',
   ERR_NOPROC: 'The process does not exist (Erlang: noproc).',
+  ERR_RECEIVE_TIMEOUT: 'receive() found no matching message within its timeout.',
+  ERR_NAME_TAKEN: 'A process is already registered under that name.',
+  ERR_PROCESS_EXITED: 'The process exited; the message says with which reason.',
   ERR_WORKER_CRASHED: 'A channel worker thread died; the channel is being restarted.',
+  ERR_BROADCAST_INVALID_MESSAGE: 'A message given to a broadcast handler is malformed (e.g. a position without vehicleId or ts).',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { resolveChannels, type ChannelOptions, type ResolvedChannel } from '../channels/channel-options.js';
+import type { KeepaliveOptions } from '../connections/peer-connection.js';
+import type { Authenticator } from '../connections/handshake.js';
+import { resolveRemoteRefOptions, type RemoteRefOptions, type ResolvedRemoteRefOptions } from '../process/ref.js';
+import type { Transport, HostPort } from '../transport/transport.js';
+import type { MemoryNetwork } from '../transport/memory/memory-transport.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { InvalidOptionError } from '../util/errors.js';
+import { enumOption, intOption, objectOption, rejectUnknownKeys, stringOption } from '../util/options.js';
+import { systemRandom, type Random } from '../util/random.js';
+import { resolveWireLimits, type WireLimits, type WireLimitsOptions } from '../wire/limits.js';
+
+export type TransportKind = 'quic' | 'tcp' | 'webtransport' | 'memory';
+export type PeerServiceKind = 'fullMesh' | 'hyparview' | 'clientServer' | 'static';
+
+/**
+ * Everything `startNode()` takes. Every field is optional; the defaults make a working
+ * single node on loopback over QUIC.
+ */
+export interface NodeOptions {
+  /** Node name `name@host`. Default `node-<random hex>@<host>` (Partisan generates one too). */
+  name?: string;
+  /** Host to listen on and advertise. Default '127.0.0.1'. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 0. */
+  port?: number;
+  /** Full list of listen addresses; overrides host/port. */
+  listenAddrs?: HostPort[];
+  /** Nodes of another cluster id are refused in the handshake. Default 'partisan'. */
+  clusterId?: string;
+  /** 'quic' (default), 'tcp', 'webtransport', 'memory', or a Transport instance. */
+  transport?: TransportKind | Transport;
+  /** With transport 'memory': the in-process network to join. Default: one shared per process. */
+  memoryNetwork?: MemoryNetwork;
+  /** Options passed to the quic transport (see QuicTransportOptions). */
+  quic?: Record<string, unknown>;
+  /** Options passed to the tcp transport (see TcpTransportOptions). */
+  tcp?: Record<string, unknown>;
+  /** Channels besides `default` (which always exists). Default: none. */
+  channels?: Array<ChannelOptions | string>;
+  /** Membership strategy. Default 'fullMesh'. */
+  peerService?: PeerServiceKind;
+  /** Peer-service specific settings (gossip period, HyParView view sizes, …). */
+  membership?: Record<string, unknown>;
+  /** Frame size and handshake limits. */
+  wire?: WireLimitsOptions;
+  /** Application keepalive on every connection. Defaults: idle 5000 ms, timeout 5000 ms, 3 attempts. */
+  keepalive?: Partial<KeepaliveOptions>;
+  /** Peer slots in the connection table. Default 1024. */
+  maxPeers?: number;
+  /** Default mailbox bound for spawned processes, messages. Default 1,000,000. */
+  mailboxCapacity?: number;
+  /** Remote reference encoding (padding). */
+  remoteRefs?: RemoteRefOptions;
+  /** Checks peers' credentials in the handshake. Default: accept every peer of the cluster id. */
+  authenticator?: Authenticator;
+  /** Injected time source (tests, simulator). Default: the system clock. */
+  clock?: Clock;
+  /** Injected randomness (tests, simulator). Default: Math.random. */
+  random?: Random;
+}
+
+export interface ResolvedNodeOptions {
+  readonly name: string;
+  readonly listenAddrs: HostPort[];
+  readonly clusterId: string;
+  readonly transport: TransportKind | Transport;
+  readonly memoryNetwork: MemoryNetwork | undefined;
+  readonly quic: Record<string, unknown>;
+  readonly tcp: Record<string, unknown>;
+  readonly channels: ResolvedChannel[];
+  readonly peerService: PeerServiceKind;
+  readonly membership: Record<string, unknown>;
+  readonly wire: WireLimits;
+  readonly keepalive: KeepaliveOptions;
+  readonly maxPeers: number;
+  readonly mailboxCapacity: number;
+  readonly remoteRefs: ResolvedRemoteRefOptions;
+  readonly authenticator: Authenticator | undefined;
+  readonly clock: Clock;
+  readonly random: Random;
+}
+
+const KEYS = [
+  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels',
+  'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
+  'clock', 'random',
+] as const;
+
+const NODE_NAME = /^[A-Za-z0-9_.+-]{1,255}@(\[[0-9A-Fa-f:.%A-Za-z]+\]|[A-Za-z0-9_.-]{1,253})$/;
+
+function bracketIfIpv6(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function resolveAddress(field: string, value: unknown): HostPort {
+  const raw = objectOption(field, value);
+  return {
+    host: stringOption(`${field}.host`, raw.host, '127.0.0.1'),
+    port: intOption(`${field}.port`, raw.port, 0, 0, 65535),
+  };
+}
+
+export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptions {
+  const raw = objectOption('options', options);
+  rejectUnknownKeys('', raw, KEYS);
+  const host = stringOption('host', raw.host, '127.0.0.1');
+  const port = intOption('port', raw.port, 0, 0, 65535);
+  let listenAddrs: HostPort[];
+  if (raw.listenAddrs !== undefined) {
+    if (!Array.isArray(raw.listenAddrs) || raw.listenAddrs.length === 0) {
+      throw new InvalidOptionError('listenAddrs', raw.listenAddrs, 'expected a non-empty array of {host, port}');
+    }
+    listenAddrs = raw.listenAddrs.map((a, i) => resolveAddress(`listenAddrs[${i}]`, a));
+  } else {
+    listenAddrs = [{ host, port }];
+  }
+  const name = stringOption('name', raw.name, `node-${randomBytes(4).toString('hex')}@${bracketIfIpv6(listenAddrs[0]!.host)}`);
+  if (!NODE_NAME.test(name)) throw new InvalidOptionError('name', name, 'expected name@host (host may be a bracketed IPv6 address)');
+  const transport = raw.transport;
+  if (transport !== undefined && typeof transport !== 'object') {
+    enumOption('transport', transport, 'quic', ['quic', 'tcp', 'webtransport', 'memory']);
+  } else if (transport !== undefined && (transport === null || typeof (transport as Transport).dial !== 'function')) {
+    throw new InvalidOptionError('transport', transport, "expected 'quic', 'tcp', 'webtransport', 'memory' or a Transport");
+  }
+  const keepalive = objectOption('keepalive', raw.keepalive);
+  rejectUnknownKeys('keepalive', keepalive, ['idleMs', 'timeoutMs', 'attempts']);
+  return Object.freeze({
+    name,
+    listenAddrs,
+    clusterId: stringOption('clusterId', raw.clusterId, 'partisan', /^[A-Za-z0-9_.:-]{1,128}$/),
+    transport: (transport as TransportKind | Transport | undefined) ?? 'quic',
+    memoryNetwork: raw.memoryNetwork as MemoryNetwork | undefined,
+    quic: objectOption('quic', raw.quic),
+    tcp: objectOption('tcp', raw.tcp),
+    channels: resolveChannels(raw.channels as Array<ChannelOptions | string> | undefined),
+    peerService: enumOption<PeerServiceKind>('peerService', raw.peerService, 'fullMesh', ['fullMesh', 'hyparview', 'clientServer', 'static']),
+    membership: objectOption('membership', raw.membership),
+    wire: resolveWireLimits(raw.wire as WireLimitsOptions | undefined),
+    keepalive: {
+      idleMs: intOption('keepalive.idleMs', keepalive.idleMs, 5_000, 50, 3_600_000),
+      timeoutMs: intOption('keepalive.timeoutMs', keepalive.timeoutMs, 5_000, 50, 3_600_000),
+      attempts: intOption('keepalive.attempts', keepalive.attempts, 3, 1, 100),
+    },
+    maxPeers: intOption('maxPeers', raw.maxPeers, 1024, 1, 1_000_000),
+    mailboxCapacity: intOption('mailboxCapacity', raw.mailboxCapacity, 1_000_000, 1, 1 << 30),
+    remoteRefs: resolveRemoteRefOptions(raw.remoteRefs as RemoteRefOptions | undefined),
+    authenticator: raw.authenticator as Authenticator | undefined,
+    clock: (raw.clock as Clock | undefined) ?? systemClock,
+    random: (raw.random as Random | undefined) ?? systemRandom,
+  });
+}

@@ -1,0 +1,37 @@
+import { MemoryNetwork } from '../transport/memory/memory-transport.js';
+import type { Transport } from '../transport/transport.js';
+import type { ResolvedNodeOptions } from './node-options.js';
+
+let sharedMemoryNetwork: MemoryNetwork | undefined;
+
+/** The in-process network nodes with `transport: 'memory'` join when given none. */
+export function defaultMemoryNetwork(): MemoryNetwork {
+  sharedMemoryNetwork ??= new MemoryNetwork();
+  return sharedMemoryNetwork;
+}
+
+/**
+ * The transport a node asked for. Each is imported only when chosen: the QUIC binding is a
+ * native module, and the WebTransport package prints a loader banner at import.
+ */
+export async function createTransport(options: ResolvedNodeOptions): Promise<Transport> {
+  const kind = options.transport;
+  if (typeof kind === 'object') return kind;
+  switch (kind) {
+    case 'memory':
+      return (options.memoryNetwork ?? defaultMemoryNetwork()).transport(options.name);
+    case 'tcp': {
+      const { TcpTransport } = await import('../transport/tcp/tcp-transport.js');
+      return new TcpTransport(options.tcp);
+    }
+    case 'webtransport': {
+      const mod = await import('../transport/webtransport/webtransport-transport.js');
+      return mod.createWebTransportTransport(options.quic);
+    }
+    case 'quic':
+    default: {
+      const { QuicTransport } = await import('../transport/quic/quic-transport.js');
+      return QuicTransport.create(options.quic);
+    }
+  }
+}
