@@ -157,7 +157,10 @@ export function resolveQuicOptions(options: QuicTransportOptions | undefined, fi
   });
 }
 
-/** The binding configuration for resolved options (also used by the bare-binding benchmark). */
+/**
+ * The binding configuration for resolved options. @internal: for the transport benchmark's
+ * bare-binding baseline, which must run with exactly our configuration.
+ */
 export function quinnConfigInit(options: ResolvedQuicOptions): QuinnConfigInit {
   return {
     privateKeyProto: options.key.libp2pPrivateKeyProto(),

@@ -1,0 +1,141 @@
+/** The transport benchmark's result document, and its Markdown rendering. */
+
+export interface BenchEnv {
+  commit: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  os: string;
+  date: string;
+  /** 1-minute load average when the run started: a busy machine explains noisy numbers. */
+  loadAverage: number;
+}
+
+export interface RunMetrics {
+  msgsPerSec: number;
+  mbPerSec: number;
+  frames: number;
+  bytes: number;
+  seconds: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencyMaxMs: number;
+}
+
+export interface Run {
+  /** `<transport>/<streams>s/<frame size>`, e.g. `quic/4s/16KiB`. */
+  variant: string;
+  transport: string;
+  streams: number;
+  frameBytes: number;
+  /** The median repeat (by msgs/s). */
+  metrics: RunMetrics;
+  /** msgs/s of every repeat, in run order. */
+  samplesMsgsPerSec?: number[];
+}
+
+export interface Skipped {
+  variant: string;
+  reason: string;
+}
+
+export interface BenchOptions {
+  quick: boolean;
+  transports: string[];
+  streams: number[];
+  frameBytes: number[];
+  durationMs: number;
+  warmupMs: number;
+  repeat: number;
+  batchBytes: number;
+  readChunkBytes: number;
+  framing: string;
+  processes: string;
+  latency: string;
+}
+
+export interface BenchResult {
+  scenario: 'transport';
+  env: BenchEnv;
+  options: BenchOptions;
+  runs: Run[];
+  skipped: Skipped[];
+}
+
+export const QUIC = 'quic';
+export const BINDING = 'quinn-binding';
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}MiB`;
+  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024}KiB`;
+  return `${bytes}B`;
+}
+
+export function variantName(transport: string, streams: number, frameBytes: number): string {
+  return `${transport}/${streams}s/${sizeLabel(frameBytes)}`;
+}
+
+function rate(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+function ms(n: number): string {
+  return n < 10 ? n.toFixed(2) : n.toFixed(1);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const align = header.map((_, i) => (i === 0 ? '---' : '---:'));
+  return [header, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+export function resultsTable(runs: readonly Run[]): string {
+  return table(
+    ['transport', 'streams', 'frame', 'msgs/s', 'MB/s', 'p50 ms', 'p99 ms'],
+    runs.map((r) => [
+      r.transport,
+      String(r.streams),
+      sizeLabel(r.frameBytes),
+      rate(r.metrics.msgsPerSec),
+      r.metrics.mbPerSec.toFixed(0),
+      ms(r.metrics.latencyP50Ms),
+      ms(r.metrics.latencyP99Ms),
+    ]),
+  );
+}
+
+/** quic ÷ bare binding throughput, per (streams, frame size) measured for both. */
+export function ratioTable(runs: readonly Run[]): string | undefined {
+  const rows: string[][] = [];
+  for (const q of runs.filter((r) => r.transport === QUIC)) {
+    const b = runs.find((r) => r.transport === BINDING && r.streams === q.streams && r.frameBytes === q.frameBytes);
+    if (!b || b.metrics.msgsPerSec === 0) continue;
+    rows.push([String(q.streams), sizeLabel(q.frameBytes), rate(q.metrics.msgsPerSec), rate(b.metrics.msgsPerSec), (q.metrics.msgsPerSec / b.metrics.msgsPerSec).toFixed(2)]);
+  }
+  return rows.length === 0 ? undefined : table(['streams', 'frame', 'quic msgs/s', 'binding msgs/s', 'quic / binding'], rows);
+}
+
+export function markdownReport(result: BenchResult, command: string): string {
+  const { env, options } = result;
+  const ratio = ratioTable(result.runs);
+  const lines = [
+    '# Transport benchmark',
+    '',
+    `- Machine: ${env.cpu}, ${env.cores} cores, ${env.os}; Node ${env.node}`,
+    `- Date: ${env.date}; commit ${env.commit}; load average at start ${env.loadAverage.toFixed(2)}`,
+    `- Command: \`${command}\``,
+    `- Each variant: ${options.warmupMs} ms warm-up, then ${options.durationMs} ms measured, ${options.repeat}× interleaved, median shown; one connection, one way.`,
+    `- Framing: ${options.framing}`,
+    `- Processes: ${options.processes}`,
+    `- Latency: ${options.latency}`,
+    '',
+    resultsTable(result.runs),
+    '',
+  ];
+  if (ratio) lines.push('## quic transport vs the bare quinn binding', '', ratio, '');
+  if (result.skipped.length > 0) {
+    lines.push('## Not measured', '', ...result.skipped.map((s) => `- ${s.variant}: ${s.reason.split('\n')[0]}`), '');
+  }
+  return lines.join('\n');
+}

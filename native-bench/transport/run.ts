@@ -1,0 +1,283 @@
+/**
+ * Transport throughput and latency, one way over one connection:
+ *   npm run bench:transport -- [--quick] [--json <file>] [--markdown <file>]
+ *     [--transports quic,quinn-binding,node-net] [--streams 1,4,16] [--sizes 100,16384,524288]
+ *
+ * Every transport with a factory in test/contract/factories/*.ts is measured, plus two
+ * baselines in the same run: the bare quinn binding (our quic transport's ceiling) and plain
+ * node:net. The receiver runs in a child process: with both ends on one event loop, each
+ * side's work would be charged to the other and the loop itself would be the bottleneck;
+ * real peers are separate processes.
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { arch, availableParallelism, cpus, loadavg, platform, release } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_WIRE_LIMITS } from '../../src/wire/index.js';
+import { runSender, type ReceiverResult, type Target, type Variant } from './endpoints.js';
+import type { FromReceiver, ToReceiver } from './receiver.js';
+import { BINDING, markdownReport, ratioTable, resultsTable, variantName, type BenchResult, type Run } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const factoriesDir = join(root, 'test/contract/factories');
+
+function numberList(value: string): number[] {
+  const list = value.split(',').map((v) => Number(v.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0)) throw new InvalidArgumentError('expected positive integers, comma-separated');
+  return list;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+const program = new Command('bench:transport')
+  .description('Transport throughput and latency, one way over one connection')
+  .option('--quick', 'a ~1 s smoke run per transport: 1 stream, 100 B frames, 250 ms')
+  .option('--json <file>', 'write the results as JSON')
+  .option('--markdown <file>', 'write the results as a Markdown report')
+  .option('--transports <names>', `comma-separated (default: every factory, ${BINDING}, node-net)`)
+  .option('--streams <list>', 'streams per connection', numberList)
+  .option('--sizes <list>', 'frame sizes in bytes, header included', numberList)
+  .option('--duration <ms>', 'measured time per variant, after warm-up', positiveInt)
+  .option('--repeat <n>', 'measure every variant n times (interleaved) and keep the median', positiveInt)
+  .parse();
+
+const opts = program.opts<{
+  quick?: boolean;
+  json?: string;
+  markdown?: string;
+  transports?: string;
+  streams?: number[];
+  sizes?: number[];
+  duration?: number;
+  repeat?: number;
+}>();
+
+const quick = opts.quick === true;
+const durationMs = opts.duration ?? (quick ? 250 : 3_000);
+const warmupMs = quick ? 50 : 500;
+const streamsList = opts.streams ?? (quick ? [1] : [1, 4, 16]);
+const sizes = opts.sizes ?? (quick ? [100] : [100, 16 * 1024, 512 * 1024]);
+const repeat = opts.repeat ?? (quick ? 1 : 3);
+
+function discoverTargets(): Target[] {
+  const targets: Target[] = readdirSync(factoriesDir)
+    .filter((f) => f.endsWith('.ts'))
+    .sort()
+    .map((f) => ({ kind: 'transport', name: basename(f, '.ts'), factory: join(factoriesDir, f) }));
+  targets.push({ kind: 'quinn-binding', name: BINDING }, { kind: 'node-net', name: 'node-net' });
+  if (!opts.transports) return targets;
+  const wanted = opts.transports.split(',').map((s) => s.trim());
+  const unknown = wanted.filter((w) => !targets.some((t) => t.name === w));
+  if (unknown.length > 0) program.error(`unknown transport(s) ${unknown.join(', ')}; known: ${targets.map((t) => t.name).join(', ')}`);
+  return targets.filter((t) => wanted.includes(t.name));
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The receiver process, restarted after a failed variant so one failure cannot taint the next. */
+class ReceiverProcess {
+  private child: ChildProcess | undefined;
+  private readonly inbox: FromReceiver[] = [];
+  private wake: (() => void) | undefined;
+
+  async start(variant: Variant): Promise<number> {
+    const child = this.ensure();
+    child.send({ type: 'start', variant } satisfies ToReceiver);
+    const reply = await this.next(30_000);
+    if (reply.type !== 'ready') throw new Error(reply.type === 'error' ? reply.message : `unexpected ${reply.type}`);
+    return reply.port;
+  }
+
+  async result(timeoutMs: number): Promise<ReceiverResult> {
+    const reply = await this.next(timeoutMs);
+    if (reply.type !== 'result') throw new Error(reply.type === 'error' ? reply.message : `unexpected ${reply.type}`);
+    return reply.result;
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
+    this.inbox.length = 0;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.disconnect();
+    await exited;
+  }
+
+  private ensure(): ChildProcess {
+    if (this.child && this.child.connected) return this.child;
+    const child = fork(join(here, 'receiver.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m: FromReceiver) => {
+      this.inbox.push(m);
+      this.wake?.();
+    });
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.inbox.push({ type: 'error', message: `receiver process exited (${signal ?? code})` });
+      this.wake?.();
+    });
+    this.child = child;
+    return child;
+  }
+
+  private async next(timeoutMs: number): Promise<FromReceiver> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      while (this.inbox.length === 0) {
+        await new Promise<void>((resolve, reject) => {
+          this.wake = resolve;
+          timer = setTimeout(() => reject(new Error(`no answer from the receiver within ${timeoutMs} ms`)), timeoutMs);
+        });
+        clearTimeout(timer);
+      }
+      return this.inbox.shift()!;
+    } finally {
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
+}
+
+async function measure(receiver: ReceiverProcess, variant: Variant): Promise<Run> {
+  const port = await receiver.start(variant);
+  const sender = await runSender(variant, port);
+  try {
+    // The receiver answers once every stream ended: whatever was queued has arrived.
+    const r = await receiver.result(variant.warmupMs + variant.durationMs + 60_000);
+    if (r.totalFrames !== sender.framesSent) throw new Error(`sent ${sender.framesSent} frames but ${r.totalFrames} arrived`);
+    if (r.seconds <= 0) throw new Error('nothing arrived after the warm-up');
+    const { streams, frameBytes } = variant;
+    return {
+      variant: variantName(variant.target.name, streams, frameBytes),
+      transport: variant.target.name,
+      streams,
+      frameBytes,
+      metrics: {
+        msgsPerSec: r.frames / r.seconds,
+        mbPerSec: r.bytes / r.seconds / 1e6,
+        frames: r.frames,
+        bytes: r.bytes,
+        seconds: r.seconds,
+        latencyP50Ms: r.latencyP50Ms,
+        latencyP99Ms: r.latencyP99Ms,
+        latencyMaxMs: r.latencyMaxMs,
+      },
+    };
+  } finally {
+    await sender.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const targets = discoverTargets();
+  const cpuList = cpus();
+  const result: BenchResult = {
+    scenario: 'transport',
+    env: {
+      commit: gitCommit(),
+      node: process.version,
+      cpu: cpuList[0]?.model.trim() ?? 'unknown',
+      cores: availableParallelism(),
+      os: `${platform()} ${release()} ${arch()}`,
+      date: new Date().toISOString(),
+      loadAverage: loadavg()[0]!,
+    },
+    options: {
+      quick,
+      transports: targets.map((t) => t.name),
+      streams: streamsList,
+      frameBytes: sizes,
+      durationMs,
+      warmupMs,
+      repeat,
+      batchBytes: DEFAULT_WIRE_LIMITS.writeBatchBytes,
+      readChunkBytes: DEFAULT_WIRE_LIMITS.readChunkBytes,
+      framing:
+        'partisan-ts Message frames (5-byte header + msgpack body) batched by FrameWriter into 64 KiB writes; the receiver counts frames by length prefix and checks the type byte (bodies are not msgpack-decoded: that would measure msgpackr)',
+      processes: 'sender in the benchmark process, receiver in a child process (separate event loops, as real peers)',
+      latency: 'send time stamped into each frame when its batch is built, minus receive time of the chunk; both performance.timeOrigin + performance.now() on one machine',
+    },
+    runs: [],
+    skipped: [],
+  };
+  const receiver = new ReceiverProcess();
+  const samples = new Map<string, Run[]>();
+  const failures = new Map<string, string>();
+  try {
+    // Repeats outermost: variants interleave, so a burst of load elsewhere hits them all alike.
+    for (let round = 0; round < repeat; round++) {
+      for (const target of targets) {
+        for (const frameBytes of sizes) {
+          for (const streams of streamsList) {
+            const name = variantName(target.name, streams, frameBytes);
+            if (failures.has(name)) continue;
+            const variant: Variant = {
+              target,
+              streams,
+              frameBytes,
+              durationMs,
+              warmupMs,
+              batchBytes: DEFAULT_WIRE_LIMITS.writeBatchBytes,
+              readChunkBytes: DEFAULT_WIRE_LIMITS.readChunkBytes,
+            };
+            try {
+              const run = await measure(receiver, variant);
+              samples.set(name, [...(samples.get(name) ?? []), run]);
+              process.stderr.write(`${name}: ${(run.metrics.msgsPerSec / 1e6).toFixed(3)}M msgs/s, ${run.metrics.mbPerSec.toFixed(0)} MB/s\n`);
+            } catch (err) {
+              receiver.kill();
+              const reason = err instanceof Error ? err.message : String(err);
+              failures.set(name, reason);
+              process.stderr.write(`${name}: skipped: ${reason.split('\n')[0]}\n`);
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    await receiver.stop();
+  }
+  for (const [name, runs] of samples) {
+    if (failures.has(name)) continue;
+    const sorted = [...runs].sort((x, y) => x.metrics.msgsPerSec - y.metrics.msgsPerSec);
+    const median = sorted[(sorted.length - 1) >> 1]!;
+    result.runs.push({ ...median, samplesMsgsPerSec: runs.map((r) => r.metrics.msgsPerSec) });
+  }
+  for (const [variant, reason] of failures) result.skipped.push({ variant, reason });
+
+  console.log(resultsTable(result.runs));
+  const ratio = ratioTable(result.runs);
+  if (ratio) console.log(`\n${ratio}`);
+  if (opts.json) {
+    await mkdir(dirname(resolve(opts.json)), { recursive: true });
+    await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+  }
+  if (opts.markdown) {
+    await mkdir(dirname(resolve(opts.markdown)), { recursive: true });
+    await writeFile(opts.markdown, markdownReport(result, `npm run bench:transport -- ${process.argv.slice(2).join(' ')}`.trim()));
+  }
+  // Nothing measured at all is a failure (the smoke test relies on the exit code too).
+  if (result.runs.length === 0) process.exitCode = 1;
+}
+
+await main();
