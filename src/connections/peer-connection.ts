@@ -77,6 +77,7 @@ export class PeerConnection {
   private pingSentAt = 0;
   private nextPingId = 1;
   private keepaliveTimer: TimerHandle | undefined;
+  private closing: Promise<void> | undefined;
   private readonly reopenTimers = new Set<TimerHandle>();
   /** Last measured ping round trip, ms. */
   rttMs: number | undefined;
@@ -162,12 +163,34 @@ export class PeerConnection {
     await Promise.all(lanes.map((l) => l.drain()));
   }
 
-  /** Flush every lane, then close the connection. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.drain();
-    await this.connection.close();
-    this.shutdown(undefined);
+  /**
+   * Close gracefully: flush our lanes, say `bye`, and give the peer up to `graceMs` to flush
+   * its own and close. Some transports drop unsent bytes on close (QUIC's CONNECTION_CLOSE),
+   * so the last messages — a leave's gossip, say — are only safe once the peer has them.
+   */
+  close(graceMs = 2_000): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closing ??= (async () => {
+      await this.drain();
+      this.sendControl({ t: 'bye' });
+      await this.drain();
+      let timer: TimerHandle | undefined;
+      await Promise.race([this.connection.closed, new Promise<void>((resolve) => (timer = this.options.clock.setTimeout(resolve, graceMs)))]);
+      timer?.cancel();
+      await this.connection.close();
+      this.shutdown(undefined);
+    })();
+    return this.closing;
+  }
+
+  /** The peer said bye: flush what we have for it, then close. */
+  private onBye(): void {
+    if (this.closing || this.closed) return;
+    this.closing = (async () => {
+      await this.drain();
+      await this.connection.close();
+      this.shutdown(undefined);
+    })();
   }
 
   /** Drop the connection now. */
@@ -204,7 +227,7 @@ export class PeerConnection {
   }
 
   private scheduleReopen(channel: string, slot: number, attempt: number): void {
-    if (this.closed || !this.outbound) return;
+    if (this.closed || this.closing || !this.outbound) return;
     const delay = backoffDelay(attempt, { initialMs: 50, maxMs: 5_000 }, this.options.random);
     const timer = this.options.clock.setTimeout(() => {
       this.reopenTimers.delete(timer);
@@ -268,7 +291,7 @@ export class PeerConnection {
       if (frames.some(isKeepalive)) {
         app = [];
         for (const f of frames) {
-          if (isKeepalive(f)) this.onKeepaliveFrame(lane, f.body);
+          if (isKeepalive(f)) this.onConnectionControl(lane, f.body);
           else app.push(f);
         }
       }
@@ -293,8 +316,9 @@ export class PeerConnection {
     },
   };
 
-  private onKeepaliveFrame(lane: Lane, body: ControlBody): void {
-    if (body.t === 'ping') lane.sendControl({ t: 'pong', id: body.id });
+  private onConnectionControl(lane: Lane, body: ControlBody): void {
+    if (body.t === 'bye') this.onBye();
+    else if (body.t === 'ping') lane.sendControl({ t: 'pong', id: body.id });
     else if (body.t === 'pong' && body.id === this.nextPingId - 1) this.rttMs = this.options.clock.now() - this.pingSentAt;
   }
 
@@ -316,6 +340,7 @@ export class PeerConnection {
   }
 }
 
+/** Frames the peer connection handles itself: keepalive and the closing handshake. */
 function isKeepalive(f: Frame): f is Frame & { type: typeof FrameType.Control; body: ControlBody } {
-  return f.type === FrameType.Control && (f.body.t === 'ping' || f.body.t === 'pong');
+  return f.type === FrameType.Control && (f.body.t === 'ping' || f.body.t === 'pong' || f.body.t === 'bye');
 }
