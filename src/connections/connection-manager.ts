@@ -50,6 +50,8 @@ export interface ConnectionEvents {
   channelUp(node: string, channel: string): void;
   channelDown(node: string, channel: string): void;
   messages(node: string, lane: Lane, envelopes: Envelope[]): void;
+  /** Undecoded frames of a raw channel; call `lane.consumedBytes(bytes)` once processed. */
+  raw(node: string, lane: Lane, frames: Uint8Array[], bytes: number): void;
   acks(node: string, ids: number[]): void;
   control(node: string, channel: string, body: ControlBody): void;
   /** Something went wrong that the node should count and log (bad frames, failed dials, drops). */
@@ -75,6 +77,8 @@ export interface ConnectionManagerOptions {
   events: ConnectionEvents;
   /** Give up a dial after this long, ms. Default: limits.maxHandshakeTime. */
   dialTimeoutMs?: number;
+  /** Channels decoded off the main thread: their lanes hand frames on raw. */
+  rawChannels?: ReadonlySet<string>;
 }
 
 interface Partition {
@@ -210,6 +214,18 @@ export class ConnectionManager {
     const lane = this.laneFor(node, channel, key);
     const size = this.sizeOf(envelope);
     return lane.send(envelope, size, key);
+  }
+
+  /**
+   * Queue pre-encoded whole frames for `node` on `channel` (raw channels: the worker encodes).
+   * Returns false when there is no open lane or the lane's byte bound is reached.
+   */
+  sendEncoded(node: string, channel: string, frames: Uint8Array, key?: PartitionKey): boolean {
+    const peer = this.peers.get(node);
+    if (!peer || peer.isClosed || this.partitions.has(node)) return false;
+    // No fallback: the default lane decodes on the main thread, this channel's peer lane does not.
+    const lane = peer.laneFor(channel, key, false);
+    return lane ? lane.sendEncoded(frames) : false;
   }
 
   /** Send a control body to `node` ahead of queued messages. */
@@ -413,6 +429,7 @@ export class ConnectionManager {
       keepalive: this.o.keepalive,
       newQueue: this.o.newQueue,
       events: this.peerEvents,
+      ...(this.o.rawChannels ? { rawChannels: this.o.rawChannels } : {}),
     });
     this.peers.set(identity.node, peer);
     this.o.table.assignSlot(identity.node);
@@ -448,6 +465,9 @@ export class ConnectionManager {
             return;
         }
       }
+    },
+    raw: (peer: PeerConnection, lane: Lane, frames: Uint8Array[], bytes: number) => {
+      this.o.events.raw(peer.node, lane, frames, bytes);
     },
     channelUp: (peer: PeerConnection, channel: string) => {
       if (this.peers.get(peer.node) === peer) this.o.events.channelUp(peer.node, channel);

@@ -2,8 +2,10 @@ import type { Clock } from '../util/clock.js';
 import { isPartisanError, PartisanError, TransportError, WireError } from '../util/errors.js';
 import {
   FrameDecoder,
+  FrameSplitter,
   FrameType,
   FrameWriter,
+  decodeRawFrame,
   type ControlBody,
   type Envelope,
   type Frame,
@@ -43,6 +45,11 @@ export interface LaneQueue {
 export interface LaneSink {
   /** Decoded frames other than credit (decode mode). */
   frames(lane: Lane, frames: Frame[]): void;
+  /**
+   * Raw mode: whole undecoded frames (headers included) other than credit frames, for a
+   * worker to decode. The sink must call `lane.consumedBytes(n)` once they are processed.
+   */
+  raw(lane: Lane, frames: Uint8Array[], bytes: number): void;
   /** The lane ended: cleanly (no error) or not. Called once. */
   closed(lane: Lane, error: Error | undefined): void;
   /** A message could not be sent (e.g. too large after all); it was dropped. */
@@ -61,6 +68,8 @@ export interface LaneOptions {
   counters: WireCounters;
   clock: Clock;
   sink: LaneSink;
+  /** Hand frames on undecoded (a worker decodes this channel). Default false. */
+  raw?: boolean;
 }
 
 /** Most messages packed into one frame; bounds the work one flush step does. */
@@ -74,7 +83,11 @@ export class Lane {
   private readonly queue: LaneQueue;
   private readonly limits: WireLimits;
   private readonly sink: LaneSink;
-  private readonly decoder: FrameDecoder;
+  private readonly decoder: FrameDecoder | undefined;
+  private readonly splitter: FrameSplitter | undefined;
+  /** Pre-encoded frames waiting to be written (raw mode's outbound side). */
+  private encoded: Uint8Array[] = [];
+  private encodedBytes = 0;
   private readonly writer: FrameWriter;
   private control: ControlBody[] = [];
   private acks: number[] = [];
@@ -99,7 +112,8 @@ export class Lane {
     this.queue = options.queue;
     this.limits = options.limits;
     this.sink = options.sink;
-    this.decoder = new FrameDecoder(options.limits.maxFrameSize, options.counters);
+    if (options.raw) this.splitter = new FrameSplitter(options.limits.maxFrameSize, options.counters);
+    else this.decoder = new FrameDecoder(options.limits.maxFrameSize, options.counters);
     this.writer = new FrameWriter(options.limits.maxFrameSize, options.limits.writeBatchBytes, options.counters);
     this.limit = options.channel.creditBytes;
   }
@@ -124,6 +138,22 @@ export class Lane {
     const waiting = this.queue.enqueue(envelope, bytes, key);
     this.scheduleFlush();
     return waiting;
+  }
+
+  /**
+   * Queue whole pre-encoded frames (a worker packed them). Subject to credit like messages;
+   * beyond the channel's byte bound the batch is dropped and reported, never buffered.
+   */
+  sendEncoded(frames: Uint8Array): boolean {
+    if (this.ended) return false;
+    if (this.encodedBytes + frames.length > this.channel.maxQueueBytes && this.encodedBytes > 0) {
+      this.sink.dropped(this, 1, new PartisanError('ERR_QUEUE_FULL', `lane ${this.channel.name}/${this.slot} to ${this.peer} has ${this.encodedBytes} encoded bytes queued`));
+      return false;
+    }
+    this.encoded.push(frames);
+    this.encodedBytes += frames.length;
+    this.scheduleFlush();
+    return true;
   }
 
   /** Send a control frame ahead of queued messages (not subject to credit). */
@@ -160,7 +190,7 @@ export class Lane {
 
   /** Wait until everything queued has been handed to the transport. */
   async drain(): Promise<void> {
-    while (!this.ended && (this.queue.length > 0 || this.writing || this.flushScheduled || this.control.length > 0)) {
+    while (!this.ended && (this.queue.length > 0 || this.encoded.length > 0 || this.writing || this.flushScheduled || this.control.length > 0)) {
       await new Promise<void>((resolve) => this.creditWaiters.push(resolve));
     }
   }
@@ -184,6 +214,7 @@ export class Lane {
       for (;;) {
         if (this.ended) return;
         this.packControl();
+        if (this.encoded.length > 0 && this.sent < this.limit) this.packEncoded(this.limit - this.sent);
         if (this.queue.length > 0 && this.sent < this.limit) this.packMessages(this.limit - this.sent);
         const bytes = this.writer.take();
         if (!bytes) break;
@@ -209,6 +240,16 @@ export class Lane {
       const bodies = this.control;
       this.control = [];
       for (const body of bodies) this.writer.add({ type: FrameType.Control, body });
+    }
+  }
+
+  private packEncoded(allowance: number): void {
+    let budget = Math.max(1, Math.min(allowance, this.limits.writeBatchBytes));
+    while (this.encoded.length > 0 && budget > 0) {
+      const frames = this.encoded.shift()!;
+      this.encodedBytes -= frames.length;
+      this.writer.addEncoded(frames);
+      budget -= frames.length;
     }
   }
 
@@ -253,7 +294,11 @@ export class Lane {
 
   private consume(chunk: Uint8Array): void {
     this.sink.activity();
-    const frames = this.decoder.push(chunk);
+    if (this.splitter) {
+      this.consumeRaw(chunk, this.splitter);
+      return;
+    }
+    const frames = this.decoder!.push(chunk);
     let deliver = frames;
     for (let i = 0; i < frames.length; i++) {
       const f = frames[i]!;
@@ -266,6 +311,29 @@ export class Lane {
     }
     if (deliver.length > 0) this.sink.frames(this, deliver);
     this.consumedBytes(chunk.length);
+  }
+
+  /** Raw mode: credit frames are handled here, everything else goes to the sink undecoded. */
+  private consumeRaw(chunk: Uint8Array, splitter: FrameSplitter): void {
+    const frames = splitter.push(chunk);
+    const handed: Uint8Array[] = [];
+    let handedBytes = 0;
+    let creditBytes = 0;
+    for (const f of frames) {
+      if (f[4] === FrameType.Control) {
+        const frame = decodeRawFrame(f);
+        if (frame.type === FrameType.Control && frame.body.t === 'credit') {
+          this.onCredit(frame.body);
+          creditBytes += f.length;
+          continue;
+        }
+      }
+      handed.push(f);
+      handedBytes += f.length;
+    }
+    // Every byte belongs to one frame: credit frames are consumed here, the sink reports the rest.
+    if (creditBytes > 0) this.consumedBytes(creditBytes);
+    if (handed.length > 0) this.sink.raw(this, handed, handedBytes);
   }
 
   /** Account bytes as consumed and grant the peer more room when a quarter window was used. */
@@ -288,7 +356,9 @@ export class Lane {
     if (this.closedReported) return;
     this.closedReported = true;
     this.ended = true;
-    const dropped = this.queue.clear();
+    const dropped = this.queue.clear() + this.encoded.length;
+    this.encoded = [];
+    this.encodedBytes = 0;
     if (dropped > 0) {
       this.sink.dropped(this, dropped, new PartisanError('ERR_NOT_CONNECTED', `lane ${this.channel.name}/${this.slot} to ${this.peer} closed with ${dropped} messages queued`));
     }

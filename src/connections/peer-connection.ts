@@ -33,6 +33,8 @@ export interface KeepaliveOptions {
 
 export interface PeerEvents {
   frames(peer: PeerConnection, lane: Lane, frames: Frame[]): void;
+  /** Undecoded frames of a raw channel (see Lane); the receiver reports consumption on the lane. */
+  raw(peer: PeerConnection, lane: Lane, frames: Uint8Array[], bytes: number): void;
   /** First lane of `channel` is up (channel-scoped on_up — Partisan never fires it, §7.5). */
   channelUp(peer: PeerConnection, channel: string): void;
   /** Last lane of `channel` closed while the connection lives on. */
@@ -54,6 +56,8 @@ export interface PeerConnectionOptions {
   keepalive: KeepaliveOptions;
   newQueue(channel: ResolvedChannel): LaneQueue;
   events: PeerEvents;
+  /** Channels whose frames are handed on undecoded (decoded by a channel worker). */
+  rawChannels?: ReadonlySet<string>;
 }
 
 interface ChannelLanes {
@@ -123,11 +127,14 @@ export class PeerConnection {
     this.keepaliveTimer = this.options.clock.setInterval(() => this.checkKeepalive(), Math.max(50, Math.min(k.idleMs, k.timeoutMs) / 2));
   }
 
-  /** The lane a message for `channel` with `key` takes, or undefined when none is open. */
-  laneFor(channel: string, key: PartitionKey | undefined): Lane | undefined {
+  /**
+   * The lane a message for `channel` with `key` takes, or undefined when none is open. With
+   * `fallback` (Partisan's channel_fallback, default on) a channel the peer lacks, or one not
+   * up yet, uses the default channel.
+   */
+  laneFor(channel: string, key: PartitionKey | undefined, fallback = true): Lane | undefined {
     let c = this.channels.get(channel);
-    // Partisan's channel_fallback: a channel the peer lacks, or one not up yet, uses default.
-    if (!c || c.open === 0) c = this.channels.get(DEFAULT_CHANNEL);
+    if ((!c || c.open === 0) && fallback) c = this.channels.get(DEFAULT_CHANNEL);
     if (!c || c.open === 0) return undefined;
     const slot = key === undefined ? c.roundRobin.slot() : slotForKey(key, c.parallelism);
     const lane = c.lanes[slot];
@@ -277,6 +284,7 @@ export class PeerConnection {
       counters: this.options.counters,
       clock: this.options.clock,
       sink: this.sink,
+      raw: this.options.rawChannels?.has(channelName) ?? false,
     });
     c.lanes[slot] = lane;
     c.open++;
@@ -297,6 +305,7 @@ export class PeerConnection {
       }
       if (app.length > 0) this.options.events.frames(this, lane, app);
     },
+    raw: (lane, frames, bytes) => this.options.events.raw(this, lane, frames, bytes),
     closed: (lane, error) => {
       const c = this.channels.get(lane.channel.name);
       if (!c || c.lanes[lane.slot] !== lane) return;

@@ -39,6 +39,12 @@ export interface NodeOptions {
   tcp?: Record<string, unknown>;
   /** Channels besides `default` (which always exists). Default: none. */
   channels?: Array<ChannelOptions | string>;
+  /**
+   * Broadcast channels: channel name → its Plumtree/handler settings (see the broadcast layer's
+   * BroadcastChannelConfig: `handler`, `worker`, `plumtree`). Each must also be in `channels`.
+   * Default: none.
+   */
+  broadcast?: Record<string, unknown>;
   /** Membership strategy. Default 'fullMesh'. */
   peerService?: PeerServiceKind;
   /** Peer-service specific settings (gossip period, HyParView view sizes, …). */
@@ -70,6 +76,7 @@ export interface ResolvedNodeOptions {
   readonly quic: Record<string, unknown>;
   readonly tcp: Record<string, unknown>;
   readonly channels: ResolvedChannel[];
+  readonly broadcast: Record<string, unknown>;
   readonly peerService: PeerServiceKind;
   readonly membership: Record<string, unknown>;
   readonly wire: WireLimits;
@@ -83,7 +90,7 @@ export interface ResolvedNodeOptions {
 }
 
 const KEYS = [
-  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels',
+  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels', 'broadcast',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
   'clock', 'random',
 ] as const;
@@ -135,6 +142,7 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     quic: objectOption('quic', raw.quic),
     tcp: objectOption('tcp', raw.tcp),
     channels: resolveChannels(raw.channels as Array<ChannelOptions | string> | undefined),
+    broadcast: resolveBroadcastChannels(raw.broadcast, raw.channels as Array<ChannelOptions | string> | undefined),
     peerService: enumOption<PeerServiceKind>('peerService', raw.peerService, 'fullMesh', ['fullMesh', 'hyparview', 'clientServer', 'static']),
     membership: objectOption('membership', raw.membership),
     wire: resolveWireLimits(raw.wire as WireLimitsOptions | undefined),
@@ -150,4 +158,15 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     clock: (raw.clock as Clock | undefined) ?? systemClock,
     random: (raw.random as Random | undefined) ?? systemRandom,
   });
+}
+
+/** Broadcast channel configs stay opaque here (the broadcast layer validates them); names must be channels. */
+function resolveBroadcastChannels(value: unknown, channels: Array<ChannelOptions | string> | undefined): Record<string, unknown> {
+  const raw = objectOption('broadcast', value);
+  const known = new Set((channels ?? []).map((c) => (typeof c === 'string' ? c : c.name)));
+  for (const name of Object.keys(raw)) {
+    if (!known.has(name)) throw new InvalidOptionError(`broadcast.${name}`, raw[name], 'a broadcast channel must also be listed in channels');
+    if (name === 'default') throw new InvalidOptionError('broadcast.default', raw[name], 'the default channel carries control traffic and cannot be a broadcast channel');
+  }
+  return raw;
 }

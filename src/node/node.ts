@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pino, { type Logger } from 'pino';
+import type { BroadcastLayer } from '../broadcast/layer.js';
 import { DEFAULT_CHANNEL, type ResolvedChannel } from '../channels/channel-options.js';
 import type { PartitionKey } from '../channels/stream-selector.js';
 import { ConnectionManager, type ConnectionEvents } from '../connections/connection-manager.js';
@@ -73,6 +74,7 @@ export class Node {
   private readonly manager: ConnectionManager;
   private readonly monitors: MonitorService;
   private readonly peerService: PeerService;
+  private broadcastLayer: BroadcastLayer | undefined;
   private readonly current = new AsyncLocalStorage<Process>();
   private readonly shell: Process;
   private readonly incarnation: number;
@@ -117,6 +119,7 @@ export class Node {
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       newQueue: (channel) => this.newQueue(channel),
       events: this.connectionEvents,
+      rawChannels: new Set(Object.keys(options.broadcast)),
     });
     this.monitors = new MonitorService({
       node: options.name as NodeName,
@@ -155,6 +158,27 @@ export class Node {
     } catch (err) {
       await node.manager.stop();
       throw err;
+    }
+    if (Object.keys(resolved.broadcast).length > 0) {
+      try {
+        const { startBroadcastLayer } = await import('../broadcast/broadcast-manager.js');
+        node.broadcastLayer = await startBroadcastLayer(
+          {
+            node: resolved.name,
+            clock: resolved.clock,
+            random: resolved.random,
+            logger,
+            limits: resolved.wire,
+            table: node.connectionTable.handle(),
+            sendEncoded: (peer, channel, frames) => node.manager.sendEncoded(peer, channel, frames),
+            members: () => node.peerService.broadcastMembers(),
+          },
+          resolved.broadcast,
+        );
+      } catch (err) {
+        await node.manager.stop();
+        throw err;
+      }
     }
     node.peerService.start();
     logger.debug({ listen: node.spec_.listenAddrs, transport: transport.name }, 'node started');
@@ -340,10 +364,31 @@ export class Node {
     return this.forwardMessage({ name, node }, { $gen_cast: message }, options);
   }
 
-  /** Epidemic broadcast on a channel; needs the broadcast layer (not in this build). */
-  broadcast(_message: unknown, channel: string): never {
+  /**
+   * Epidemic broadcast (Plumtree) of `message` on a broadcast channel: every member's handler
+   * gets it, at least once (Partisan `broadcast/2`).
+   */
+  broadcast(message: unknown, channel: string): void {
+    this.broadcastChannel(channel).broadcast(channel, message);
+  }
+
+  /** Updates accepted on a broadcast channel (local and remote), in batches. */
+  subscribe(channel: string): AsyncIterableIterator<unknown[]> {
+    return this.broadcastChannel(channel).subscribe(channel);
+  }
+
+  /** The broadcast layer, for exchanges, metrics and per-channel member views. */
+  broadcasts(): BroadcastLayer {
+    if (!this.broadcastLayer) throw new PartisanError('ERR_NOT_IMPLEMENTED', 'no broadcast channels are configured');
+    return this.broadcastLayer;
+  }
+
+  private broadcastChannel(channel: string): BroadcastLayer {
     this.channel(channel);
-    throw new PartisanError('ERR_NOT_IMPLEMENTED', 'broadcast is not available in this build');
+    if (!this.broadcastLayer || !this.broadcastLayer.channels.has(channel)) {
+      throw new PartisanError('ERR_UNKNOWN_CHANNEL', `${JSON.stringify(channel)} is not a broadcast channel`, { details: { channel } });
+    }
+    return this.broadcastLayer;
   }
 
   // ---- monitors ----
@@ -476,6 +521,7 @@ export class Node {
     if (this.stopped) return;
     this.stopped = true;
     await this.peerService.stop();
+    await this.broadcastLayer?.stop();
     await this.manager.stop();
     for (const call of this.pendingCalls.values()) {
       call.timer.cancel();
@@ -641,6 +687,10 @@ export class Node {
     channelUp: (node, channel) => this.notify(this.upListeners, node, channel),
     channelDown: (node, channel) => this.notify(this.downListeners, node, channel),
     messages: (from, lane, envelopes) => this.deliverEnvelopes(from, lane, envelopes),
+    raw: (from, lane, frames, bytes) => {
+      if (this.broadcastLayer) this.broadcastLayer.raw(from, lane.channel.name, frames, bytes, (n) => lane.consumedBytes(n));
+      else lane.consumedBytes(bytes);
+    },
     acks: () => {},
     control: () => {},
     problem: (node, error, dropped) => {
@@ -677,7 +727,7 @@ export class Node {
       flush: async (node) => {
         await this.manager.peer(node)?.drain();
       },
-      membersChanged: () => {},
+      membersChanged: () => this.broadcastLayer?.setMembers(this.peerService.broadcastMembers()),
     };
     switch (this.options.peerService) {
       case 'static':

@@ -430,3 +430,99 @@ export function splitFirstFrame(bytes: Uint8Array, maxFrameSize: number): { fram
   const frame = decodeFrameBody(type, bytes.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length));
   return { frame, rest: bytes.subarray(FRAME_HEADER_BYTES + length) };
 }
+
+/**
+ * Splits a byte stream into whole raw frames without decoding bodies — what the main thread
+ * does for a channel whose frames a worker decodes. Frames inside one chunk come back as
+ * views into it; a frame spread over chunks is copied into one buffer. Because every frame is
+ * self-contained, a worker that restarts loses only the frames it was holding, never the
+ * stream's sync. Header checks (size, type) are done here, so a bad peer is cut off early.
+ */
+export class FrameSplitter {
+  private header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  private body: Buffer | undefined;
+  private bodyFill = 0;
+  private failed: WireError | undefined;
+
+  constructor(
+    private readonly maxFrameSize: number,
+    private readonly counters?: WireCounters,
+  ) {}
+
+  /** Whole frames (header included) completed by `chunk`. Throws a WireError on a bad header. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.failed) throw this.failed;
+    if (this.counters) this.counters.bytesIn += chunk.length;
+    const out: Uint8Array[] = [];
+    try {
+      let offset = 0;
+      const end = chunk.length;
+      while (offset < end) {
+        if (this.body) {
+          const take = Math.min(end - offset, this.body.length - this.bodyFill);
+          this.body.set(chunk.subarray(offset, offset + take), this.bodyFill);
+          this.bodyFill += take;
+          offset += take;
+          if (this.bodyFill === this.body.length) {
+            out.push(this.body);
+            this.body = undefined;
+          }
+          continue;
+        }
+        if (this.headerFill === 0 && end - offset >= FRAME_HEADER_BYTES) {
+          const length = readLength(chunk, offset);
+          this.check(length, chunk[offset + 4]!);
+          if (end - offset >= FRAME_HEADER_BYTES + length) {
+            out.push(chunk.subarray(offset, offset + FRAME_HEADER_BYTES + length));
+            offset += FRAME_HEADER_BYTES + length;
+          } else {
+            this.start(chunk.subarray(offset, offset + FRAME_HEADER_BYTES), length);
+            offset += FRAME_HEADER_BYTES;
+          }
+          continue;
+        }
+        const take = Math.min(end - offset, FRAME_HEADER_BYTES - this.headerFill);
+        this.header.set(chunk.subarray(offset, offset + take), this.headerFill);
+        this.headerFill += take;
+        offset += take;
+        if (this.headerFill === FRAME_HEADER_BYTES) {
+          this.headerFill = 0;
+          const length = this.header.readUInt32BE(0);
+          this.check(length, this.header[4]!);
+          if (length === 0) out.push(Buffer.from(this.header));
+          else this.start(this.header, length);
+        }
+      }
+    } catch (err) {
+      this.failed = err instanceof WireError ? err : malformed(`frame splitting failed: ${(err as Error).message}`, err);
+      if (this.counters) {
+        if (this.failed.code === 'ERR_WIRE_FRAME_TOO_LARGE') this.counters.oversizedFrames++;
+        else this.counters.malformedFrames++;
+      }
+      throw this.failed;
+    }
+    if (this.counters) this.counters.framesIn += out.length;
+    return out;
+  }
+
+  private check(length: number, type: number): void {
+    if (length > this.maxFrameSize) {
+      throw new WireError('ERR_WIRE_FRAME_TOO_LARGE', `incoming frame of ${length} bytes exceeds maxFrameSize ${this.maxFrameSize}`, {
+        details: { size: length, maxFrameSize: this.maxFrameSize },
+      });
+    }
+    if (!isFrameType(type)) throw new WireError('ERR_WIRE_UNKNOWN_FRAME_TYPE', `unknown frame type 0x${type.toString(16)}`, { details: { type } });
+  }
+
+  private start(header: Uint8Array, length: number): void {
+    this.body = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
+    this.body.set(header, 0);
+    this.bodyFill = FRAME_HEADER_BYTES;
+  }
+}
+
+/** Decode the whole frames `FrameSplitter` produced (header included). */
+export function decodeRawFrame(frame: Uint8Array): Frame {
+  return decodeFrameBody(frame[4]!, frame.subarray(FRAME_HEADER_BYTES));
+}

@@ -59,6 +59,7 @@ function recorder(): { events: ConnectionEvents; log: Recorded; until(cond: () =
       for (const envelope of envelopes) log.messages.push({ from, channel: lane.channel.name, slot: lane.slot, envelope });
       poke();
     },
+    raw: () => {},
     acks: () => {},
     control: () => {},
     problem: (_node, error) => {
