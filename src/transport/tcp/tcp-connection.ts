@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { TransportError } from '../../util/errors.js';
@@ -84,6 +85,9 @@ export class TcpConnection implements TransportConnection, StreamOwner {
   private closeInfo: CloseInfo | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private readonly control: ControlReader;
+  /** Stream sockets being dialed: aborted when the connection dies, and waited for by `gone`. */
+  private readonly dials = new AbortController();
+  private pendingDials = 0;
 
   constructor(
     private readonly primary: Socket,
@@ -91,12 +95,14 @@ export class TcpConnection implements TransportConnection, StreamOwner {
     readonly outbound: boolean,
     private readonly settings: ConnectionSettings,
     private readonly counters: TcpCounters,
-    /** Dialer side: connects a stream socket to the listener and sends its preamble. */
-    private readonly dialStreamSocket: ((streamId: number) => Promise<Socket>) | undefined,
+    /** Dialer side: connects a stream socket to the listener and sends its preamble; `signal` aborts the attempt. */
+    private readonly dialStreamSocket: ((streamId: number, signal: AbortSignal) => Promise<Socket>) | undefined,
   ) {
     ({ remoteKey: this.remoteKey, remoteCertificate: this.remoteCertificate } = peerIdentity(primary));
     this.nextStreamId = outbound ? 2 : 1;
     this.isAccepted = !outbound;
+    // One listener per stream socket being dialed; up to maxStreams at once is expected.
+    setMaxListeners(settings.maxStreams + 1, this.dials.signal);
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -143,7 +149,7 @@ export class TcpConnection implements TransportConnection, StreamOwner {
     const id = this.nextStreamId;
     this.nextStreamId += 2;
     if (this.dialStreamSocket) {
-      const socket = await this.dialStreamSocket(id);
+      const socket = await this.dialStream(id);
       if (this.closeInfo) {
         socket.destroy();
         throw new TransportError('ERR_TRANSPORT_CLOSED', 'connection closed while the stream was opening');
@@ -182,20 +188,24 @@ export class TcpConnection implements TransportConnection, StreamOwner {
    */
   attachStreamSocket(socket: Socket, streamId: number): boolean {
     if (this.closeInfo || this.outbound) return false;
-    if (this.remoteCertificate && !sameBytes(peerIdentity(socket).remoteCertificate, this.remoteCertificate)) return false;
-    if (streamId % 2 === 1) {
-      const pending = this.pendingOpens.get(streamId);
-      if (!pending) return false;
-      this.pendingOpens.delete(streamId);
-      clearTimeout(pending.timer);
-      pending.resolve(this.addStream(streamId, socket));
-      return true;
-    }
-    if (streamId === 0 || this.streams.has(streamId) || this.streams.size >= this.settings.maxStreams) {
+    const pending = streamId % 2 === 1 ? this.pendingOpens.get(streamId) : undefined;
+    const acceptable =
+      // With TLS, a stream socket must come from the peer that owns the session.
+      (!this.remoteCertificate || sameBytes(peerIdentity(socket).remoteCertificate, this.remoteCertificate)) &&
+      (pending !== undefined || (streamId % 2 === 0 && streamId !== 0 && !this.streams.has(streamId) && this.streams.size < this.settings.maxStreams));
+    if (!acceptable) {
+      // Tell the dialer, whose stream would otherwise wait on a socket we just closed.
       this.sendControl(ControlType.reset, streamId);
       return false;
     }
-    this.announce(this.addStream(streamId, socket));
+    const stream = this.addStream(streamId, socket);
+    if (pending) {
+      this.pendingOpens.delete(streamId);
+      clearTimeout(pending.timer);
+      pending.resolve(stream);
+    } else {
+      this.announce(stream);
+    }
     return true;
   }
 
@@ -233,7 +243,8 @@ export class TcpConnection implements TransportConnection, StreamOwner {
     if (this.earlyControl.size > this.settings.maxStreams) this.earlyControl.delete(this.earlyControl.keys().next().value!);
   }
 
-  private announce(stream: TransportStream): void {
+  private announce(stream: TcpStream): void {
+    if (stream.failed) return; // reset before anyone could see it
     if (this.handler) this.handler(stream);
     else this.early.push(stream);
   }
@@ -293,13 +304,25 @@ export class TcpConnection implements TransportConnection, StreamOwner {
     }
   }
 
+  private async dialStream(id: number): Promise<Socket> {
+    this.pendingDials++;
+    try {
+      return await this.dialStreamSocket!(id, this.dials.signal);
+    } catch (err) {
+      throw this.closeInfo ? new TransportError('ERR_TRANSPORT_CLOSED', 'connection closed while the stream was opening', { cause: err }) : err;
+    } finally {
+      this.pendingDials--;
+      this.maybeDone();
+    }
+  }
+
   /** The acceptor opened stream `id`; we dial its socket. */
   private onOpenRequest(id: number): void {
     if (!this.dialStreamSocket || id % 2 === 0 || this.streams.has(id)) {
       this.sendControl(ControlType.reset, id);
       return;
     }
-    this.dialStreamSocket(id).then(
+    this.dialStream(id).then(
       (socket) => {
         if (this.closeInfo) {
           socket.destroy();
@@ -335,6 +358,7 @@ export class TcpConnection implements TransportConnection, StreamOwner {
       pending.reject(error);
     }
     this.pendingOpens.clear();
+    this.dials.abort();
     this.resolveClosed(info);
     const graceful = !hard && info.error === undefined;
     if (graceful && !this.primary.destroyed) {
@@ -350,7 +374,7 @@ export class TcpConnection implements TransportConnection, StreamOwner {
   }
 
   private maybeDone(): void {
-    if (!this.closeInfo || this.sockets.size > 0) return;
+    if (!this.closeInfo || this.sockets.size > 0 || this.pendingDials > 0) return;
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
     this.resolveGone();

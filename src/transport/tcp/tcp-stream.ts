@@ -86,6 +86,11 @@ export class TcpStream implements TransportStream {
     socket.on('error', (err) => this.onSocketGone(err));
   }
 
+  /** Whether the stream failed (reset, or its connection died). */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
   // ---- TransportStream ----
 
   read(): Promise<Uint8Array | null> {
@@ -287,6 +292,11 @@ export class TcpStream implements TransportStream {
    */
   private maybeFinish(): void {
     if (this.finished || this.peerEndAt < 0 || this.received !== this.peerEndAt) return;
+    if (this.paused) {
+      // Every byte is in; keep reading so the peer's FIN is seen and the socket can close.
+      this.paused = false;
+      this.socket.resume();
+    }
     if (this.writeEnded) {
       this.finish();
       this.socket.end();

@@ -94,7 +94,7 @@ export function resolveTcpOptions(options: TcpTransportOptions = {}): ResolvedTc
   };
 }
 
-/** Node's socket error codes that mean "could not reach the peer", kept in error details. */
+/** The errno code of a socket error (ECONNREFUSED, EADDRINUSE…), kept in error details. */
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -127,11 +127,11 @@ export class TcpTransport implements Transport {
     const deadline = Date.now() + timeoutMs;
     const sessionId = randomBytes(SESSION_ID_BYTES);
     const primary = await this.connectSocket(address, encodePreamble({ kind: SocketKind.primary, sessionId, streamId: 0 }), timeoutMs, options.signal);
-    const dialStream = (streamId: number): Promise<Socket> =>
-      this.connectSocket(address, encodePreamble({ kind: SocketKind.stream, sessionId, streamId }), this.options.dialTimeoutMs);
+    const dialStream = (streamId: number, signal: AbortSignal): Promise<Socket> =>
+      this.connectSocket(address, encodePreamble({ kind: SocketKind.stream, sessionId, streamId }), this.options.dialTimeoutMs, signal);
     const connection = new TcpConnection(primary, { host: address.host, port: address.port }, true, this.options, this.counters, dialStream);
     // The listener answers ACCEPT once it registered the session: stream sockets can't race it.
-    await settleWithin(connection, deadline, options.signal);
+    await awaitAccept(connection, deadline, options.signal);
     if (this.isClosed) {
       connection.abort();
       throw new TransportError('ERR_TRANSPORT_CLOSED', 'transport closed while dialing');
@@ -177,7 +177,8 @@ export class TcpTransport implements Transport {
       };
       const onError = (err: Error): void =>
         settle(new TransportError('ERR_TRANSPORT_DIAL_FAILED', `dial ${where} failed: ${errno(err) ?? err.message}`, { cause: err, details: { address, errno: errno(err) } }));
-      const onAbort = (): void => settle(signal!.reason instanceof Error ? signal!.reason : new TransportError('ERR_TRANSPORT_DIAL_FAILED', `dial ${where} aborted`));
+      // Like fetch(): an aborted dial rejects with the signal's reason.
+      const onAbort = (): void => settle(signal!.reason as Error);
       const timer = setTimeout(() => settle(new TransportError('ERR_TRANSPORT_DIAL_TIMEOUT', `dial ${where} timed out after ${timeoutMs} ms`, { details: { address } })), timeoutMs);
       socket.on('error', onError);
       socket.once(tlsOptions ? 'secureConnect' : 'connect', onConnect);
@@ -187,21 +188,21 @@ export class TcpTransport implements Transport {
 }
 
 /** Wait for the listener's ACCEPT within the dial deadline and signal; abort the connection otherwise. */
-async function settleWithin(connection: TcpConnection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+async function awaitAccept(connection: TcpConnection, deadline: number, signal: AbortSignal | undefined): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const giveUp = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new TransportError('ERR_TRANSPORT_DIAL_TIMEOUT', 'the listener did not accept the connection in time')), Math.max(0, deadline - Date.now()));
-    onAbort = () => reject(signal!.reason instanceof Error ? signal!.reason : new TransportError('ERR_TRANSPORT_DIAL_FAILED', 'dial aborted'));
+    onAbort = () => reject(signal!.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
     await Promise.race([connection.accepted, giveUp]);
   } catch (err) {
     connection.abort();
-    throw err instanceof TransportError && err.code !== 'ERR_TRANSPORT_STREAM_RESET'
-      ? err
-      : new TransportError('ERR_TRANSPORT_DIAL_FAILED', 'the connection died before the listener accepted it', { cause: err });
+    if (signal?.aborted && err === signal.reason) throw err;
+    if (err instanceof TransportError && err.code !== 'ERR_TRANSPORT_STREAM_RESET') throw err;
+    throw new TransportError('ERR_TRANSPORT_DIAL_FAILED', 'the connection died before the listener accepted it', { cause: err });
   } finally {
     clearTimeout(timer);
     if (onAbort) signal?.removeEventListener('abort', onAbort);

@@ -38,7 +38,11 @@ export interface WebTransportTransportOptions {
    * package's own 16 KiB default stalls a session after 16 KiB.
    */
   sessionWindowBytes?: number;
-  /** Initial per-stream flow-control window, bytes (auto-tuned up to 6 MiB). Same caveat as sessionWindowBytes. Default 256 KiB. */
+  /**
+   * Initial per-stream flow-control window, bytes (auto-tuned up to 6 MiB). Bigger is faster
+   * for bulk (measured over HTTP/2 on loopback, 64 KiB writes: 64 KiB → 80 MB/s, 1 MiB → 205,
+   * 6 MiB → 266). Same caveat as sessionWindowBytes. Default 1 MiB.
+   */
   streamWindowBytes?: number;
   /** Bidirectional streams the peer may have open at once. Same caveat as sessionWindowBytes. Default 1024. */
   maxStreams?: number;
@@ -96,7 +100,7 @@ export function resolveWebTransportOptions(options: WebTransportTransportOptions
     path: stringOption('webtransport.path', o['path'], '/partisan', /^\/[A-Za-z0-9._~\-/]*$/),
     dialTimeoutMs: intOption('webtransport.dialTimeoutMs', o['dialTimeoutMs'], 10_000, 1, 3_600_000),
     sessionWindowBytes: intOption('webtransport.sessionWindowBytes', o['sessionWindowBytes'], 15 * MIB, 64 * 1024, 1024 * MIB),
-    streamWindowBytes: intOption('webtransport.streamWindowBytes', o['streamWindowBytes'], 256 * 1024, 16 * 1024, 64 * MIB),
+    streamWindowBytes: intOption('webtransport.streamWindowBytes', o['streamWindowBytes'], MIB, 16 * 1024, 64 * MIB),
     maxStreams: intOption('webtransport.maxStreams', o['maxStreams'], 1024, 1, 1_000_000),
     closeTimeoutMs: intOption('webtransport.closeTimeoutMs', o['closeTimeoutMs'], 2_000, 0, 3_600_000),
   };
@@ -229,7 +233,9 @@ class WtStream implements TransportStream {
   write(chunk: Uint8Array): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.reject(new TransportError('ERR_TRANSPORT_CLOSED', `stream ${this.id} is ended for writing`));
-    return this.writer.write(chunk).catch((err: unknown) => {
+    // The package hands the chunk to node:http2 by reference and resolves before it is flushed;
+    // the caller may reuse its buffer once write() resolved, so the package gets a copy.
+    return this.writer.write(new Uint8Array(chunk)).catch((err: unknown) => {
       throw this.error ?? this.connection.streamError(this.id, err);
     });
   }
@@ -531,7 +537,8 @@ export class WebTransportTransport implements Transport {
     try {
       await new Promise<void>((resolve, reject) => {
         timer = setTimeout(() => reject(new TransportError('ERR_TRANSPORT_DIAL_TIMEOUT', `dial ${where} timed out after ${timeoutMs} ms`, { details: { address } })), timeoutMs);
-        onAbort = () => reject(options.signal!.reason instanceof Error ? options.signal!.reason : new TransportError('ERR_TRANSPORT_DIAL_FAILED', `dial ${where} aborted`));
+        // Like fetch(): an aborted dial rejects with the signal's reason.
+        onAbort = () => reject(options.signal!.reason);
         options.signal?.addEventListener('abort', onAbort, { once: true });
         session.ready.then(
           () => resolve(),
