@@ -37,8 +37,8 @@ export interface LaneQueue {
   /** Remove and return up to `maxMessages` items totalling about `maxBytes` (at least one). */
   take(maxMessages: number, maxBytes: number): Envelope[];
   readonly length: number;
-  /** Drop everything queued (the lane died); returns how many messages were dropped. */
-  clear(): number;
+  /** The lane died: drop what is queued (returned) and fail blocked senders with `error`. */
+  close(error: PartisanError): Envelope[];
 }
 
 /** Where a lane delivers what it reads. */
@@ -356,7 +356,8 @@ export class Lane {
     if (this.closedReported) return;
     this.closedReported = true;
     this.ended = true;
-    const dropped = this.queue.clear() + this.encoded.length;
+    const closedError = new PartisanError('ERR_NOT_CONNECTED', `lane ${this.channel.name}/${this.slot} to ${this.peer} closed`, error ? { cause: error } : {});
+    const dropped = this.queue.close(closedError).length + this.encoded.length;
     this.encoded = [];
     this.encodedBytes = 0;
     if (dropped > 0) {

@@ -32,7 +32,7 @@ import { PartisanError, isPartisanError, type ErrorCode } from '../util/errors.j
 import type { Envelope } from '../wire/frame.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './node-options.js';
 import { createTransport } from './transport-factory.js';
-import { FifoLaneQueue } from './fifo-lane-queue.js';
+import { OutboundQueue } from '../channels/outbound-queue.js';
 
 /** Where a message can go: a pid, a registered name (URI), or `{ name, node }`. */
 export type Destination = Pid | RegisteredName | { name: string; node: string };
@@ -711,7 +711,12 @@ export class Node {
   }
 
   private newQueue(channel: ResolvedChannel): LaneQueue {
-    return new FifoLaneQueue(channel);
+    return new OutboundQueue<Envelope>({
+      maxMessages: channel.maxQueueMessages,
+      maxBytes: channel.maxQueueBytes,
+      overflow: channel.overflow,
+      monotonic: channel.monotonic,
+    });
   }
 
   private createPeerService(): PeerService {

@@ -22,10 +22,10 @@ class FifoQueue implements LaneQueue {
   get length(): number {
     return this.items.length;
   }
-  clear(): number {
-    const n = this.items.length;
+  close(): Envelope[] {
+    const all = this.items;
     this.items = [];
-    return n;
+    return all;
   }
 }
 
