@@ -45,6 +45,8 @@ export interface EnvelopeMeta {
   id?: number;
   /** Sender's incarnation (start time), so a receiver can tell a restarted sender's ids apart. */
   inc?: number;
+  /** With `id`: the sender's lowest unsettled id to this receiver; lower ids were acked or given up, so the receiver's de-duplication window can move past them. */
+  lo?: number;
   /** Causal delivery label and stamp, interpreted by the delivery layer. */
   causal?: unknown;
   /** Partition key the sender used (only sent when the receiver needs it, e.g. monotonic). */
