@@ -14,7 +14,7 @@ import {
   type WireLimits,
 } from '../wire/index.js';
 import type { HostPort, Transport, TransportConnection, TransportListener, TransportStream } from '../transport/transport.js';
-import type { ResolvedChannel } from '../channels/channel-options.js';
+import { DEFAULT_CHANNEL, type ResolvedChannel } from '../channels/channel-options.js';
 import type { PartitionKey } from '../channels/stream-selector.js';
 import type { ConnectionTable } from './connection-table.js';
 import {
@@ -226,6 +226,19 @@ export class ConnectionManager {
     // No fallback: the default lane decodes on the main thread, this channel's peer lane does not.
     const lane = peer.laneFor(channel, key, false);
     return lane ? lane.sendEncoded(frames) : false;
+  }
+
+  /**
+   * Acknowledge message ids to `node`, only on a connection to its incarnation `incarnation`
+   * (ids restart with each incarnation, so acks for an older one mean nothing to the new one).
+   */
+  sendAcks(node: string, incarnation: number, ids: number[]): boolean {
+    const peer = this.peers.get(node);
+    if (!peer || peer.isClosed || peer.identity.incarnation !== incarnation) return false;
+    const lane = peer.laneFor(DEFAULT_CHANNEL, undefined);
+    if (!lane) return false;
+    lane.sendAcks(ids);
+    return true;
   }
 
   /** Send a control body to `node` ahead of queued messages. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolveChannels, type ChannelOptions, type ResolvedChannel } from '../channels/channel-options.js';
 import type { KeepaliveOptions } from '../connections/peer-connection.js';
 import type { Authenticator } from '../connections/handshake.js';
+import type { ReliableDeliveryOptions } from './reliable-delivery.js';
 import { resolveRemoteRefOptions, type RemoteRefOptions, type ResolvedRemoteRefOptions } from '../process/ref.js';
 import type { Transport, HostPort } from '../transport/transport.js';
 import type { MemoryNetwork } from '../transport/memory/memory-transport.js';
@@ -61,6 +62,11 @@ export interface NodeOptions {
   remoteRefs?: RemoteRefOptions;
   /** Checks peers' credentials in the handshake. Default: accept every peer of the cluster id. */
   authenticator?: Authenticator;
+  /**
+   * `ack: true` retransmission/deadlines, causal buffer bounds, and `journalDir` for
+   * exactly-once across receiver restarts (see ReliableDeliveryOptions). Default: in memory.
+   */
+  delivery?: ReliableDeliveryOptions;
   /** Injected time source (tests, simulator). Default: the system clock. */
   clock?: Clock;
   /** Injected randomness (tests, simulator). Default: Math.random. */
@@ -85,6 +91,7 @@ export interface ResolvedNodeOptions {
   readonly mailboxCapacity: number;
   readonly remoteRefs: ResolvedRemoteRefOptions;
   readonly authenticator: Authenticator | undefined;
+  readonly delivery: ReliableDeliveryOptions;
   readonly clock: Clock;
   readonly random: Random;
 }
@@ -92,7 +99,7 @@ export interface ResolvedNodeOptions {
 const KEYS = [
   'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels', 'broadcast',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
-  'clock', 'random',
+  'clock', 'random', 'delivery',
 ] as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.+-]{1,255}@(\[[0-9A-Fa-f:.%A-Za-z]+\]|[A-Za-z0-9_.-]{1,253})$/;
@@ -155,6 +162,7 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     mailboxCapacity: intOption('mailboxCapacity', raw.mailboxCapacity, 1_000_000, 1, 1 << 30),
     remoteRefs: resolveRemoteRefOptions(raw.remoteRefs as RemoteRefOptions | undefined),
     authenticator: raw.authenticator as Authenticator | undefined,
+    delivery: objectOption('delivery', raw.delivery) as ReliableDeliveryOptions,
     clock: (raw.clock as Clock | undefined) ?? systemClock,
     random: (raw.random as Random | undefined) ?? systemRandom,
   });

@@ -31,6 +31,7 @@ import type { HostPort, Transport } from '../transport/transport.js';
 import { PartisanError, isPartisanError, type ErrorCode } from '../util/errors.js';
 import type { Envelope } from '../wire/frame.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './node-options.js';
+import { ReliableDelivery } from './reliable-delivery.js';
 import { createTransport } from './transport-factory.js';
 import { OutboundQueue } from '../channels/outbound-queue.js';
 
@@ -42,6 +43,14 @@ export interface ForwardOptions {
   channel?: string;
   /** Same key → same stream → in order. Default: round robin over the channel's streams. */
   partitionKey?: PartitionKey;
+  /**
+   * At-least-once on the wire, exactly once to the target: retransmitted until the target
+   * process consumed it. The returned Promise resolves then, or rejects ERR_DELIVERY_TIMEOUT.
+   * Default false (at most once).
+   */
+  ack?: boolean;
+  /** Causal delivery under this label: delivered only after everything it causally follows. */
+  causalLabel?: string;
 }
 
 /** Partisan's on_up/on_down scope: one node, or '_' for any. */
@@ -75,6 +84,8 @@ export class Node {
   private readonly monitors: MonitorService;
   private readonly peerService: PeerService;
   private broadcastLayer: BroadcastLayer | undefined;
+  private readonly reliable: ReliableDelivery;
+  private readonly incarnations = new Map<string, number>();
   private readonly current = new AsyncLocalStorage<Process>();
   private readonly shell: Process;
   private readonly incarnation: number;
@@ -130,6 +141,20 @@ export class Node {
       nextRefId: () => this.nextRef++,
     });
     this.peerService = this.createPeerService();
+    this.reliable = new ReliableDelivery(
+      {
+        self: options.name,
+        incarnation: this.incarnation,
+        clock: options.clock,
+        random: options.random,
+        send: (node, channel, envelope, key) => void this.manager.send(node, channel, envelope, key),
+        sendAcks: (node, inc, ids) => void this.manager.sendAcks(node, inc, ids),
+        deliver: (target, message) => this.deliverLocal(target, message),
+        incarnationOf: (node) => this.incarnations.get(node),
+        estimateSize: (envelope) => this.manager.sizeOf(envelope),
+      },
+      options.delivery,
+    );
     this.services.set(SERVICE.membership, (from, body) => this.peerService.handle(from as NodeName, body));
     this.services.set(SERVICE.monitor, (from, body) => this.monitors.handle(from, body));
     this.services.set(SERVICE.call, (from, body) => this.onCall(from, body));
@@ -170,7 +195,7 @@ export class Node {
             logger,
             limits: resolved.wire,
             table: node.connectionTable.handle(),
-            sendEncoded: (peer, channel, frames) => node.manager.sendEncoded(peer, channel, frames),
+            sendEncoded: (peer, channel, frames, key) => node.manager.sendEncoded(peer, channel, frames, key),
             members: () => node.peerService.broadcastMembers(),
           },
           resolved.broadcast,
@@ -353,7 +378,16 @@ export class Node {
     if (!this.channelsByName.has(channel)) throw new PartisanError('ERR_UNKNOWN_CHANNEL', `unknown channel ${JSON.stringify(channel)}`, { details: { channel } });
     const { node, target } = this.resolveDestination(dest);
     if (node === this.spec_.name) {
-      this.deliverLocal(target, message);
+      // Local sends bypass the network (as Partisan); an acked one is delivered, so settled.
+      const delivered = this.deliverLocal(target, message);
+      return options.ack ? (delivered ? Promise.resolve() : Promise.reject(new PartisanError('ERR_NOPROC', `no process ${String(target)} on ${node}`))) : undefined;
+    }
+    if (options.ack) {
+      if (options.causalLabel !== undefined || !this.isConnected(node)) this.assertKnownPeer(node);
+      return this.reliable.sendAcked(node, channel, options.partitionKey, target, message, options.causalLabel);
+    }
+    if (options.causalLabel !== undefined) {
+      this.reliable.sendCausal(node, channel, options.partitionKey, target, message, options.causalLabel);
       return;
     }
     return this.manager.send(node, channel, [target, message], options.partitionKey);
@@ -523,6 +557,7 @@ export class Node {
     await this.peerService.stop();
     await this.broadcastLayer?.stop();
     await this.manager.stop();
+    this.reliable.stop();
     for (const call of this.pendingCalls.values()) {
       call.timer.cancel();
       call.reject(new PartisanError('ERR_NODE_STOPPED', 'node stopped'));
@@ -538,7 +573,7 @@ export class Node {
 
   /** Wire and delivery counters (frames, bytes, bad frames, dead letters). */
   stats(): Record<string, number> {
-    return { ...this.manager.counters, deadLetters: this.deadLetters, processes: this.processes.size };
+    return { ...this.manager.counters, ...this.reliable.stats(), deadLetters: this.deadLetters, processes: this.processes.size };
   }
 
   // ---- internals ----
@@ -580,9 +615,18 @@ export class Node {
     return resolved;
   }
 
-  private deliverLocal(target: number | string, message: unknown): void {
+  private deliverLocal(target: number | string, message: unknown): boolean {
     const process = typeof target === 'number' ? this.processes.get(target) : this.processes.whereis(target);
-    if (!process || !process.mailbox.push(message)) this.deadLetters++;
+    if (process && process.mailbox.push(message)) return true;
+    this.deadLetters++;
+    return false;
+  }
+
+  /** Acked sends to a node we never connected to would retry into the void: fail them at once. */
+  private assertKnownPeer(node: string): void {
+    if (!this.incarnations.has(node) && !this.member(node)) {
+      throw new PartisanError('ERR_NOT_CONNECTED', `${node} is not connected and not a member`, { details: { node } });
+    }
   }
 
   private sendService(node: string, service: string, body: unknown): void {
@@ -637,6 +681,7 @@ export class Node {
   private deliverEnvelopes(from: string, _lane: Lane, envelopes: Envelope[]): void {
     for (let i = 0; i < envelopes.length; i++) {
       const e = envelopes[i]!;
+      if (e.length === 3 && this.reliable.receive(from, e)) continue;
       const target = e[0];
       if (typeof target === 'number') {
         const p = this.processes.get(target);
@@ -668,6 +713,8 @@ export class Node {
         spec = undefined;
       }
       this.logger.debug({ peer: peer.node }, 'connection up');
+      this.incarnations.set(peer.node, peer.incarnation);
+      this.reliable.connectionUp(peer.node);
       this.peerService.connectionUp(peer.node as NodeName, spec, peer.state);
       this.monitors.nodeUp(peer.node);
       this.notify(this.upListeners, peer.node, undefined);
@@ -681,6 +728,7 @@ export class Node {
         call.reject(new PartisanError('ERR_NOT_CONNECTED', `lost the connection to ${node} (noconnection)`, { details: { node } }));
       }
       this.monitors.nodeDown(node);
+      this.reliable.connectionDown(node);
       this.peerService.connectionDown(node as NodeName);
       this.notify(this.downListeners, node, undefined);
     },
@@ -691,7 +739,7 @@ export class Node {
       if (this.broadcastLayer) this.broadcastLayer.raw(from, lane.channel.name, frames, bytes, (n) => lane.consumedBytes(n));
       else lane.consumedBytes(bytes);
     },
-    acks: () => {},
+    acks: (from, ids) => this.reliable.acks(from, ids),
     control: () => {},
     problem: (node, error, dropped) => {
       this.logger.debug({ peer: node, code: error.code, dropped, err: error.message }, 'connection problem');

@@ -19,7 +19,8 @@ export async function createTransport(options: ResolvedNodeOptions): Promise<Tra
   if (typeof kind === 'object') return kind;
   switch (kind) {
     case 'memory':
-      return (options.memoryNetwork ?? defaultMemoryNetwork()).transport(options.name);
+      // The memory network's notion of a host (for faults and partitions) is the listen host.
+      return (options.memoryNetwork ?? defaultMemoryNetwork()).transport(options.listenAddrs[0]!.host);
     case 'tcp': {
       const { TcpTransport } = await import('../transport/tcp/tcp-transport.js');
       return new TcpTransport(options.tcp);

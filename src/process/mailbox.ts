@@ -10,6 +10,31 @@ import { PartisanError } from '../util/errors.js';
 
 export type Matcher<T = unknown> = (message: T) => boolean;
 
+/**
+ * A message whose sender waits for it to be *consumed*, not merely queued (acknowledged
+ * delivery): `consumed()` runs when a receive hands it to the process. A message still queued
+ * when a process dies is never acknowledged, so the sender retransmits it — queued is not
+ * delivered.
+ */
+export class TrackedMessage {
+  constructor(
+    readonly message: unknown,
+    readonly consumed: () => void,
+  ) {}
+}
+
+function unwrap(item: unknown): unknown {
+  if (item instanceof TrackedMessage) {
+    item.consumed();
+    return item.message;
+  }
+  return item;
+}
+
+function peek(item: unknown): unknown {
+  return item instanceof TrackedMessage ? item.message : item;
+}
+
 export interface ReceiveOptions<T = unknown> {
   /** Take only messages this accepts (Erlang's receive patterns). Default: any message. */
   match?: Matcher<T>;
@@ -54,10 +79,10 @@ export class Mailbox {
     if (this.closedWith) return false;
     for (let i = 0; i < this.waiters.length; i++) {
       const w = this.waiters[i]!;
-      if (w.match && !w.match(message)) continue;
+      if (w.match && !w.match(peek(message))) continue;
       this.waiters.splice(i, 1);
       this.settle(w);
-      w.resolve(message);
+      w.resolve(unwrap(message));
       return true;
     }
     if (this.size >= this.capacity) {
@@ -110,6 +135,7 @@ export class Mailbox {
   drain<T = unknown>(max = Number.MAX_SAFE_INTEGER): T[] {
     const n = Math.min(max, this.size);
     const out = this.queue.slice(this.head, this.head + n) as T[];
+    for (let i = 0; i < out.length; i++) if (out[i] instanceof TrackedMessage) out[i] = unwrap(out[i]) as T;
     this.head += n;
     this.compact();
     return out;
@@ -144,18 +170,18 @@ export class Mailbox {
       const message = this.queue[this.head];
       this.queue[this.head++] = undefined;
       this.compact();
-      return { hit: true, message };
+      return { hit: true, message: unwrap(message) };
     }
     for (let i = this.head; i < this.queue.length; i++) {
       const message = this.queue[i];
-      if (match(message)) {
+      if (match(peek(message))) {
         if (i === this.head) {
           this.queue[this.head++] = undefined;
           this.compact();
         } else {
           this.queue.splice(i, 1);
         }
-        return { hit: true, message };
+        return { hit: true, message: unwrap(message) };
       }
     }
     return { hit: false };
