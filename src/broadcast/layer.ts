@@ -18,8 +18,12 @@ export interface BroadcastLayerHost {
   readonly limits: WireLimits;
   /** The connection table, for workers to attach to (isConnected without a round trip). */
   readonly table: ConnectionTableHandle;
-  /** Queue whole encoded frames to `node` on `channel`; false when no lane of that channel is open or it is full. */
-  sendEncoded(node: string, channel: string, frames: Uint8Array): boolean;
+  /**
+   * Queue whole encoded frames to `node` on `channel`; false when no lane of that channel is
+   * open or it is full. `key` picks the stream (same key → same stream → in order); without
+   * it streams are used round robin.
+   */
+  sendEncoded(node: string, channel: string, frames: Uint8Array, key?: string | number): boolean;
   /** Current broadcast members (excluding this node). */
   members(): readonly string[];
 }
