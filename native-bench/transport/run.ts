@@ -5,9 +5,10 @@
  *
  * Every transport with a factory in test/contract/factories/*.ts is measured, plus two
  * baselines in the same run: the bare quinn binding (our quic transport's ceiling) and plain
- * node:net. The receiver runs in a child process: with both ends on one event loop, each
- * side's work would be charged to the other and the loop itself would be the bottleneck;
- * real peers are separate processes.
+ * node:net. Sender and receiver run in two child processes (this one only orchestrates):
+ * with both ends on one event loop, each side's work would be charged to the other and the
+ * loop itself would be the bottleneck; real peers are separate processes. Both are fresh for
+ * each transport, so nothing one transport leaves behind weighs on the next.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,9 +19,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_WIRE_LIMITS } from '../../src/wire/index.js';
-import { runSender, type ReceiverResult, type Target, type Variant } from './endpoints.js';
-import type { FromReceiver, ToReceiver } from './receiver.js';
-import { BINDING, markdownReport, ratioTable, resultsTable, variantName, type BenchResult, type Run } from './report.js';
+import type { Target, Variant } from './endpoints.js';
+import type { FromSide, ToSide } from './side.js';
+import { BINDING, markdownReport, rate, ratioTable, resultsTable, variantName, type BenchResult, type Run } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -89,103 +90,95 @@ function gitCommit(): string {
   }
 }
 
-/** The receiver process, restarted after a failed variant so one failure cannot taint the next. */
-class ReceiverProcess {
-  private child: ChildProcess | undefined;
-  private readonly inbox: FromReceiver[] = [];
+/** A benchmark side process (side.ts): one request at a time, answers in order. */
+class SideProcess {
+  private readonly child: ChildProcess;
+  private readonly inbox: FromSide[] = [];
   private wake: (() => void) | undefined;
+  private exited = false;
 
-  async start(variant: Variant): Promise<number> {
-    const child = this.ensure();
-    child.send({ type: 'start', variant } satisfies ToReceiver);
-    const reply = await this.next(30_000);
-    if (reply.type !== 'ready') throw new Error(reply.type === 'error' ? reply.message : `unexpected ${reply.type}`);
-    return reply.port;
-  }
-
-  async result(timeoutMs: number): Promise<ReceiverResult> {
-    const reply = await this.next(timeoutMs);
-    if (reply.type !== 'result') throw new Error(reply.type === 'error' ? reply.message : `unexpected ${reply.type}`);
-    return reply.result;
-  }
-
-  kill(): void {
-    this.child?.kill('SIGKILL');
-    this.child = undefined;
-    this.inbox.length = 0;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.disconnect();
-    await exited;
-  }
-
-  private ensure(): ChildProcess {
-    if (this.child && this.child.connected) return this.child;
-    const child = fork(join(here, 'receiver.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.on('message', (m: FromReceiver) => {
-      this.inbox.push(m);
-      this.wake?.();
+  constructor() {
+    this.child = fork(join(here, 'side.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (m: FromSide) => this.push(m));
+    this.child.on('exit', (code, signal) => {
+      this.exited = true;
+      this.push({ type: 'error', message: `side process exited (${signal ?? code})` });
     });
-    child.on('exit', (code, signal) => {
-      if (this.child !== child) return;
-      this.inbox.push({ type: 'error', message: `receiver process exited (${signal ?? code})` });
-      this.wake?.();
-    });
-    this.child = child;
-    return child;
   }
 
-  private async next(timeoutMs: number): Promise<FromReceiver> {
+  async request<T extends FromSide['type']>(message: ToSide, expect: T, timeoutMs: number): Promise<Extract<FromSide, { type: T }>> {
+    this.child.send(message);
+    return this.answer(expect, timeoutMs);
+  }
+
+  async answer<T extends FromSide['type']>(expect: T, timeoutMs: number): Promise<Extract<FromSide, { type: T }>> {
     let timer: NodeJS.Timeout | undefined;
     try {
       while (this.inbox.length === 0) {
         await new Promise<void>((resolve, reject) => {
           this.wake = resolve;
-          timer = setTimeout(() => reject(new Error(`no answer from the receiver within ${timeoutMs} ms`)), timeoutMs);
+          timer = setTimeout(() => reject(new Error(`no ${expect} from the side process within ${timeoutMs} ms`)), timeoutMs);
         });
         clearTimeout(timer);
       }
-      return this.inbox.shift()!;
     } finally {
       clearTimeout(timer);
       this.wake = undefined;
     }
+    const reply = this.inbox.shift()!;
+    if (reply.type !== expect) throw new Error(reply.type === 'error' ? reply.message : `expected ${expect}, got ${reply.type}`);
+    return reply as Extract<FromSide, { type: T }>;
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const exited = once(this.child, 'exit');
+    if (this.child.connected) this.child.disconnect();
+    else this.child.kill('SIGKILL');
+    await exited;
+  }
+
+  private push(message: FromSide): void {
+    this.inbox.push(message);
+    this.wake?.();
   }
 }
 
-async function measure(receiver: ReceiverProcess, variant: Variant): Promise<Run> {
-  const port = await receiver.start(variant);
-  const sender = await runSender(variant, port);
-  try {
-    // The receiver answers once every stream ended: whatever was queued has arrived.
-    const r = await receiver.result(variant.warmupMs + variant.durationMs + 60_000);
-    if (r.totalFrames !== sender.framesSent) throw new Error(`sent ${sender.framesSent} frames but ${r.totalFrames} arrived`);
-    if (r.seconds <= 0) throw new Error('nothing arrived after the warm-up');
-    const { streams, frameBytes } = variant;
-    return {
-      variant: variantName(variant.target.name, streams, frameBytes),
-      transport: variant.target.name,
-      streams,
-      frameBytes,
-      metrics: {
-        msgsPerSec: r.frames / r.seconds,
-        mbPerSec: r.bytes / r.seconds / 1e6,
-        frames: r.frames,
-        bytes: r.bytes,
-        seconds: r.seconds,
-        latencyP50Ms: r.latencyP50Ms,
-        latencyP99Ms: r.latencyP99Ms,
-        latencyMaxMs: r.latencyMaxMs,
-      },
-    };
-  } finally {
-    await sender.close();
-  }
+/** The two processes of one transport's variants. */
+interface Sides {
+  sender: SideProcess;
+  receiver: SideProcess;
+}
+
+async function measure(sides: Sides, variant: Variant): Promise<Run> {
+  const { port } = await sides.receiver.request({ type: 'receive', variant }, 'ready', 30_000);
+  const { framesSent } = await sides.sender.request({ type: 'send', variant, port }, 'sent', variant.warmupMs + variant.durationMs + 60_000);
+  // The receiver answers once every stream ended: whatever was queued has arrived.
+  const r = (await sides.receiver.answer('result', 60_000)).result;
+  await sides.sender.request({ type: 'release' }, 'released', 30_000);
+  if (r.totalFrames !== framesSent) throw new Error(`sent ${framesSent} frames but ${r.totalFrames} arrived`);
+  if (r.seconds <= 0) throw new Error('nothing arrived after the warm-up');
+  const { streams, frameBytes } = variant;
+  return {
+    variant: variantName(variant.target.name, streams, frameBytes),
+    transport: variant.target.name,
+    streams,
+    frameBytes,
+    metrics: {
+      msgsPerSec: r.frames / r.seconds,
+      mbPerSec: r.bytes / r.seconds / 1e6,
+      frames: r.frames,
+      bytes: r.bytes,
+      seconds: r.seconds,
+      latencyP50Ms: r.latencyP50Ms,
+      latencyP99Ms: r.latencyP99Ms,
+      latencyMaxMs: r.latencyMaxMs,
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -214,19 +207,21 @@ async function main(): Promise<void> {
       readChunkBytes: DEFAULT_WIRE_LIMITS.readChunkBytes,
       framing:
         'partisan-ts Message frames (5-byte header + msgpack body) batched by FrameWriter into 64 KiB writes; the receiver counts frames by length prefix and checks the type byte (bodies are not msgpack-decoded: that would measure msgpackr)',
-      processes: 'sender in the benchmark process, receiver in a child process (separate event loops, as real peers)',
+      processes: 'sender and receiver each in a fresh child process per transport (separate event loops, as real peers; nothing left over from the previous transport)',
       latency: 'send time stamped into each frame when its batch is built, minus receive time of the chunk; both performance.timeOrigin + performance.now() on one machine',
     },
     runs: [],
     skipped: [],
   };
-  const receiver = new ReceiverProcess();
   const samples = new Map<string, Run[]>();
   const failures = new Map<string, string>();
-  try {
-    // Repeats outermost: variants interleave, so a burst of load elsewhere hits them all alike.
-    for (let round = 0; round < repeat; round++) {
-      for (const target of targets) {
+  const spawnSides = (): Sides => ({ sender: new SideProcess(), receiver: new SideProcess() });
+  const stopSides = (sides: Sides): Promise<unknown> => Promise.all([sides.sender.stop(), sides.receiver.stop()]);
+  // Repeats outermost: variants interleave, so a burst of load elsewhere hits them all alike.
+  for (let round = 0; round < repeat; round++) {
+    for (const target of targets) {
+      let sides = spawnSides();
+      try {
         for (const frameBytes of sizes) {
           for (const streams of streamsList) {
             const name = variantName(target.name, streams, frameBytes);
@@ -241,21 +236,25 @@ async function main(): Promise<void> {
               readChunkBytes: DEFAULT_WIRE_LIMITS.readChunkBytes,
             };
             try {
-              const run = await measure(receiver, variant);
+              const run = await measure(sides, variant);
               samples.set(name, [...(samples.get(name) ?? []), run]);
-              process.stderr.write(`${name}: ${(run.metrics.msgsPerSec / 1e6).toFixed(3)}M msgs/s, ${run.metrics.mbPerSec.toFixed(0)} MB/s\n`);
+              process.stderr.write(`${name}: ${rate(run.metrics.msgsPerSec)} msgs/s, ${run.metrics.mbPerSec.toFixed(0)} MB/s\n`);
             } catch (err) {
-              receiver.kill();
               const reason = err instanceof Error ? err.message : String(err);
               failures.set(name, reason);
               process.stderr.write(`${name}: skipped: ${reason.split('\n')[0]}\n`);
+              // Whatever state the failure left behind must not taint the next variant.
+              sides.sender.kill();
+              sides.receiver.kill();
+              await stopSides(sides);
+              sides = spawnSides();
             }
           }
         }
+      } finally {
+        await stopSides(sides);
       }
     }
-  } finally {
-    await receiver.stop();
   }
   for (const [name, runs] of samples) {
     if (failures.has(name)) continue;
