@@ -426,6 +426,11 @@ export class ConnectionManager {
     const identity = handshake.peer;
     const verdict = this.admit(identity, connection.outbound);
     const existing = this.peers.get(identity.node);
+    if (existing?.countsInTable) {
+      // From here on only the new connection's lanes count for this node.
+      existing.countsInTable = false;
+      this.o.table.nodeDisconnected(identity.node);
+    }
     if (existing && !existing.isClosed) {
       if (verdict === 'replace' && existing.identity.incarnation === identity.incarnation) this.replaced.add(existing);
       existing.abort(new HandshakeError('ERR_HANDSHAKE_DUPLICATE', `connection to ${identity.node} replaced`));
@@ -491,7 +496,7 @@ export class ConnectionManager {
     down: (peer: PeerConnection, error: Error | undefined) => {
       if (this.peers.get(peer.node) === peer) {
         this.peers.delete(peer.node);
-        this.o.table.nodeDisconnected(peer.node);
+        if (peer.countsInTable) this.o.table.nodeDisconnected(peer.node);
       }
       if (this.replaced.has(peer)) return;
       this.o.events.down(peer.node, peer.identity.incarnation, error);

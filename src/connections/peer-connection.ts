@@ -83,6 +83,12 @@ export class PeerConnection {
   private keepaliveTimer: TimerHandle | undefined;
   private closing: Promise<void> | undefined;
   private readonly reopenTimers = new Set<TimerHandle>();
+  /**
+   * Whether this connection's lanes count in the connection table. A connection replaced by a
+   * newer one to the same node stops counting before it closes, so its lanes closing late
+   * cannot decrement the counters of its successor.
+   */
+  countsInTable = true;
   /** Last measured ping round trip, ms. */
   rttMs: number | undefined;
 
@@ -288,7 +294,7 @@ export class PeerConnection {
     });
     c.lanes[slot] = lane;
     c.open++;
-    this.options.table.streamOpened(this.node, channelName);
+    if (this.countsInTable) this.options.table.streamOpened(this.node, channelName);
     if (c.open === 1) this.options.events.channelUp(this, channelName);
     lane.start(first);
   }
@@ -311,7 +317,7 @@ export class PeerConnection {
       if (!c || c.lanes[lane.slot] !== lane) return;
       c.lanes[lane.slot] = undefined;
       c.open--;
-      this.options.table.streamClosed(this.node, lane.channel.name);
+      if (this.countsInTable) this.options.table.streamClosed(this.node, lane.channel.name);
       if (this.closed) return;
       if (c.open === 0) this.options.events.channelDown(this, lane.channel.name);
       if (error && isPartisanError(error) && error.code.startsWith('ERR_WIRE_')) this.options.events.dropped(this, lane.channel.name, 0, error);

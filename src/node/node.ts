@@ -8,6 +8,7 @@ import { ConnectionTable } from '../connections/connection-table.js';
 import type { PeerIdentity } from '../connections/handshake.js';
 import type { Lane, LaneQueue } from '../connections/lane.js';
 import type { PeerService, PeerServiceHost } from '../membership/service.js';
+import { FullMeshPeerService } from '../membership/full-mesh-service.js';
 import { StaticPeerService } from '../membership/static-service.js';
 import { parseNodeSpec, type NodeName, type NodeSpec } from '../membership/types.js';
 import { MonitorService, type MonitorMessage } from '../monitor/monitor-service.js';
@@ -82,7 +83,8 @@ export class Node {
   readonly processes: ProcessTable;
   private readonly manager: ConnectionManager;
   private readonly monitors: MonitorService;
-  private readonly peerService: PeerService;
+  /** Created once the listen addresses are bound: its spec must carry the real ports. */
+  private peerService!: PeerService;
   private broadcastLayer: BroadcastLayer | undefined;
   private readonly reliable: ReliableDelivery;
   private readonly incarnations = new Map<string, number>();
@@ -119,7 +121,7 @@ export class Node {
       clusterId: options.clusterId,
       incarnation: this.incarnation,
       spec: this.spec_,
-      localState: () => this.peerService.getLocalState(),
+      localState: () => this.peerService?.getLocalState(),
       transport,
       channels: options.channels,
       limits: options.wire,
@@ -140,7 +142,6 @@ export class Node {
       isConnected: (node) => this.isConnected(node),
       nextRefId: () => this.nextRef++,
     });
-    this.peerService = this.createPeerService();
     this.reliable = new ReliableDelivery(
       {
         self: options.name,
@@ -180,6 +181,7 @@ export class Node {
       const bound = await node.manager.start(resolved.listenAddrs);
       node.spec_ = { ...node.spec_, listenAddrs: bound };
       node.manager.setSpec({ name: node.spec_.name, listenAddrs: bound });
+      node.peerService = node.createPeerService();
     } catch (err) {
       await node.manager.stop();
       throw err;
@@ -785,8 +787,10 @@ export class Node {
     switch (this.options.peerService) {
       case 'static':
         return new StaticPeerService(host);
+      case 'fullMesh':
+        return new FullMeshPeerService(host, this.incarnation, this.options.membership);
       default:
-        return new StaticPeerService(host);
+        throw new PartisanError('ERR_NOT_IMPLEMENTED', `peer service ${this.options.peerService} is not available yet`);
     }
   }
 }
