@@ -1,6 +1,6 @@
-import { PartisanError } from '../util/errors.js';
-import type { PeerService, PeerServiceHost } from './service.js';
-import type { NodeName, NodeSpec } from './types.js';
+import { PartisanError } from '../../util/errors.js';
+import type { PeerService, PeerServiceHost } from '../service.js';
+import type { NodeName, NodeSpec } from '../types.js';
 
 /**
  * Partisan's static manager: members are exactly the nodes joined here, nothing is gossiped.

@@ -1,9 +1,9 @@
-import type { TimerHandle } from '../util/clock.js';
-import { PartisanError, isPartisanError } from '../util/errors.js';
-import { intOption, objectOption, rejectUnknownKeys } from '../util/options.js';
-import { FullMeshMembership, type FullMeshAction } from './full-mesh.js';
-import type { PeerService, PeerServiceHost } from './service.js';
-import type { NodeName, NodeSpec } from './types.js';
+import type { TimerHandle } from '../../util/clock.js';
+import { PartisanError, isPartisanError } from '../../util/errors.js';
+import { intOption, objectOption, rejectUnknownKeys } from '../../util/options.js';
+import { FullMeshMembership, type FullMeshAction } from '../full-mesh.js';
+import type { PeerService, PeerServiceHost } from '../service.js';
+import type { NodeName, NodeSpec } from '../types.js';
 
 export interface FullMeshServiceOptions {
   /** Full-state gossip to every peer, ms (Partisan's periodic_interval). Changes are gossiped at once. Default 10000. */
