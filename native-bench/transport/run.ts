@@ -16,9 +16,10 @@ import { readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { arch, availableParallelism, cpus, loadavg, platform, release } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_WIRE_LIMITS } from '../../src/wire/index.js';
+import type { Transport } from '../../src/transport/transport.js';
 import type { Target, Variant } from './endpoints.js';
 import type { FromSide, ToSide } from './side.js';
 import { BINDING, markdownReport, rate, ratioTable, resultsTable, variantName, type BenchResult, type Run } from './report.js';
@@ -80,6 +81,17 @@ function discoverTargets(): Target[] {
   const unknown = wanted.filter((w) => !targets.some((t) => t.name === w));
   if (unknown.length > 0) program.error(`unknown transport(s) ${unknown.join(', ')}; known: ${targets.map((t) => t.name).join(', ')}`);
   return targets.filter((t) => wanted.includes(t.name));
+}
+
+/**
+ * Create (and close) one transport of each factory in this process before any side process
+ * starts: factories share test credentials (a dev CA, a pinned certificate) with the
+ * processes they spawn through the environment, and the side processes inherit it from here.
+ */
+async function primeFactory(factory: string): Promise<void> {
+  const mod = (await import(pathToFileURL(factory).href)) as { createTransport(): Promise<Transport> };
+  const transport = await mod.createTransport();
+  await transport.close();
 }
 
 function gitCommit(): string {
@@ -217,6 +229,16 @@ async function main(): Promise<void> {
   const failures = new Map<string, string>();
   const spawnSides = (): Sides => ({ sender: new SideProcess(), receiver: new SideProcess() });
   const stopSides = (sides: Sides): Promise<unknown> => Promise.all([sides.sender.stop(), sides.receiver.stop()]);
+  for (const target of targets) {
+    if (target.kind !== 'transport') continue;
+    try {
+      await primeFactory(target.factory);
+    } catch (err) {
+      const reason = `factory failed: ${err instanceof Error ? err.message : String(err)}`;
+      for (const frameBytes of sizes) for (const streams of streamsList) failures.set(variantName(target.name, streams, frameBytes), reason);
+      process.stderr.write(`${target.name}: skipped: ${reason.split('\n')[0]}\n`);
+    }
+  }
   // Repeats outermost: variants interleave, so a burst of load elsewhere hits them all alike.
   for (let round = 0; round < repeat; round++) {
     for (const target of targets) {

@@ -4,11 +4,19 @@ import { createSocket } from 'node:dgram';
 import { describe, it } from 'node:test';
 import { generateNodeKey } from '../../../src/security/node-key.js';
 import { QuicTransport, resolveQuicOptions, type QuicTransportOptions } from '../../../src/transport/quic/quic-transport.js';
-import type { TransportConnection } from '../../../src/transport/transport.js';
+import type { HostPort, TransportConnection } from '../../../src/transport/transport.js';
 import { isPartisanError } from '../../../src/util/errors.js';
 import { siblingModuleUrl, startWorker } from '../../../src/util/worker.js';
 
 const fast: QuicTransportOptions = { idleTimeoutMs: 1_500, keepAliveIntervalMs: 500, handshakeTimeoutMs: 2_000 };
+
+/** A UDP socket that swallows every packet: a QUIC handshake to it never completes. */
+async function silentPeer(): Promise<{ address: HostPort; close(): void }> {
+  const socket = createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  return { address: { host: '127.0.0.1', port: socket.address().port }, close: () => socket.close() };
+}
 
 function invalid(field: string) {
   return (err: unknown): boolean => isPartisanError(err, 'ERR_INVALID_OPTION') && err.details.field === field;
@@ -82,14 +90,10 @@ describe('quic transport', () => {
   });
 
   it('times a dial out with its own timer when nobody answers', async () => {
-    // A UDP socket that swallows every packet: the handshake never completes.
-    const silent = createSocket('udp4');
-    silent.bind(0, '127.0.0.1');
-    await once(silent, 'listening');
+    const silent = await silentPeer();
     const client = await QuicTransport.create(fast);
     try {
-      const address = { host: '127.0.0.1', port: silent.address().port };
-      await assert.rejects(client.dial(address, { timeoutMs: 200 }), (err: unknown) => isPartisanError(err, 'ERR_TRANSPORT_DIAL_TIMEOUT'));
+      await assert.rejects(client.dial(silent.address, { timeoutMs: 200 }), (err: unknown) => isPartisanError(err, 'ERR_TRANSPORT_DIAL_TIMEOUT'));
     } finally {
       await client.close();
       silent.close();
@@ -97,12 +101,10 @@ describe('quic transport', () => {
   });
 
   it('honours an AbortSignal, before and during a dial', async () => {
-    const silent = createSocket('udp4');
-    silent.bind(0, '127.0.0.1');
-    await once(silent, 'listening');
+    const silent = await silentPeer();
     const client = await QuicTransport.create(fast);
     try {
-      const address = { host: '127.0.0.1', port: silent.address().port };
+      const { address } = silent;
       const aborted = (err: unknown): boolean => isPartisanError(err, 'ERR_TRANSPORT_DIAL_FAILED') && err.details.aborted === true;
       await assert.rejects(client.dial(address, { signal: AbortSignal.abort() }), aborted);
       const controller = new AbortController();
