@@ -22,6 +22,9 @@ class FifoQueue implements LaneQueue {
   get length(): number {
     return this.items.length;
   }
+  get bytes(): number {
+    return this.items.length;
+  }
   close(): Envelope[] {
     const all = this.items;
     this.items = [];
