@@ -82,6 +82,7 @@ export class PeerConnection {
   private nextPingId = 1;
   private keepaliveTimer: TimerHandle | undefined;
   private closing: Promise<void> | undefined;
+  private byeReceived: (() => void) | undefined;
   private readonly reopenTimers = new Set<TimerHandle>();
   /**
    * Whether this connection's lanes count in the connection table. A connection replaced by a
@@ -188,7 +189,12 @@ export class PeerConnection {
       this.sendControl({ t: 'bye' });
       await this.drain();
       let timer: TimerHandle | undefined;
-      await Promise.race([this.connection.closed, new Promise<void>((resolve) => (timer = this.options.clock.setTimeout(resolve, graceMs)))]);
+      // Done when the peer closes, or says bye itself (it is closing too and has flushed).
+      await Promise.race([
+        this.connection.closed,
+        new Promise<void>((resolve) => (this.byeReceived = resolve)),
+        new Promise<void>((resolve) => (timer = this.options.clock.setTimeout(resolve, graceMs))),
+      ]);
       timer?.cancel();
       await this.connection.close();
       this.shutdown(undefined);
@@ -198,6 +204,7 @@ export class PeerConnection {
 
   /** The peer said bye: flush what we have for it, then close. */
   private onBye(): void {
+    this.byeReceived?.();
     if (this.closing || this.closed) return;
     this.closing = (async () => {
       await this.drain();

@@ -92,7 +92,7 @@ export class Node {
   private readonly shell: Process;
   private readonly incarnation: number;
   private readonly channelsByName: Map<string, ResolvedChannel>;
-  private readonly services = new Map<string, (from: string, body: unknown) => void>();
+  private readonly services = new Map<string, (from: string, body: unknown, channel: string) => void>();
   private readonly callHandlers = new Map<string, CallHandler>();
   private readonly pendingCalls = new Map<number, PendingCall>();
   private readonly upListeners = new Set<{ filter: NodeFilter; channel: string | undefined; fn: (node: string) => void }>();
@@ -158,7 +158,7 @@ export class Node {
     );
     this.services.set(SERVICE.membership, (from, body) => this.peerService.handle(from as NodeName, body));
     this.services.set(SERVICE.monitor, (from, body) => this.monitors.handle(from, body));
-    this.services.set(SERVICE.call, (from, body) => this.onCall(from, body));
+    this.services.set(SERVICE.call, (from, body, channel) => this.onCall(from, body, channel));
     this.services.set(SERVICE.reply, (from, body) => this.onReply(from, body));
     this.callHandlers.set('proc.alive', (_from, body) => {
       const p = this.processes.get(Number(body));
@@ -541,7 +541,11 @@ export class Node {
       }, timeoutMs);
       this.pendingCalls.set(id, { node, resolve, reject, timer });
       try {
-        this.manager.send(node, channel, [SERVICE.call, { id, name, body }]);
+        this.manager.send(node, channel, [SERVICE.call, { id, name, body }])?.catch((err: unknown) => {
+          if (!this.pendingCalls.delete(id)) return;
+          timer.cancel();
+          reject(err as Error);
+        });
       } catch (err) {
         timer.cancel();
         this.pendingCalls.delete(id);
@@ -631,16 +635,18 @@ export class Node {
     }
   }
 
-  private sendService(node: string, service: string, body: unknown): void {
-    void this.manager.send(node, DEFAULT_CHANNEL, [service, body]);
+  private sendService(node: string, service: string, body: unknown, channel = DEFAULT_CHANNEL): void {
+    // Runtime traffic is tiny; under backpressure it waits in the queue like any message.
+    this.manager.send(node, channel, [service, body])?.catch(() => {});
   }
 
-  private onCall(from: string, body: unknown): void {
+  /** A `$call`: run the handler, answer on the channel the call came in on. */
+  private onCall(from: string, body: unknown, channel: string): void {
     const { id, name, body: args } = (body ?? {}) as { id: number; name: string; body: unknown };
     if (typeof id !== 'number') return;
     const reply = (payload: Record<string, unknown>): void => {
       try {
-        this.sendService(from, SERVICE.reply, { id, ...payload });
+        this.sendService(from, SERVICE.reply, { id, ...payload }, channel);
       } catch {
         // The caller is gone; its own timeout or nodedown settles the call.
       }
@@ -680,7 +686,7 @@ export class Node {
     }
   }
 
-  private deliverEnvelopes(from: string, _lane: Lane, envelopes: Envelope[]): void {
+  private deliverEnvelopes(from: string, lane: Lane, envelopes: Envelope[]): void {
     for (let i = 0; i < envelopes.length; i++) {
       const e = envelopes[i]!;
       if (e.length === 3 && this.reliable.receive(from, e)) continue;
@@ -692,7 +698,7 @@ export class Node {
         const service = this.services.get(target);
         if (service) {
           try {
-            service(from, e[1]);
+            service(from, e[1], lane.channel.name);
           } catch (err) {
             this.logger.warn({ err, from, service: target }, 'runtime service failed on a message');
           }
