@@ -53,6 +53,8 @@ export interface EnvelopeMeta {
   key?: string | number;
   /** Reply-to / sender process, when the message carries one. */
   from?: string;
+  /** The payload is msgpack deflated (raw deflate) bytes: a compressed channel's large message. */
+  z?: 1;
 }
 
 /** One application message inside a Message frame. */
