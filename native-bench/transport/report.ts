@@ -111,24 +111,22 @@ export function resultsTable(runs: readonly Run[]): string {
   );
 }
 
-/** quic ÷ bare binding throughput, per (streams, frame size) measured for both. */
+/** quic ÷ bare binding throughput, per (streams, frame size) measured for both, and their geometric mean. */
 export function ratioTable(runs: readonly Run[]): string | undefined {
   const rows: string[][] = [];
+  const medians: number[] = [];
+  const bests: number[] = [];
   for (const q of runs.filter((r) => r.transport === QUIC)) {
     const b = runs.find((r) => r.transport === BINDING && r.streams === q.streams && r.frameBytes === q.frameBytes);
     if (!b || b.metrics.msgsPerSec === 0) continue;
-    rows.push([
-      String(q.streams),
-      sizeLabel(q.frameBytes),
-      rate(q.metrics.msgsPerSec),
-      rate(b.metrics.msgsPerSec),
-      (q.metrics.msgsPerSec / b.metrics.msgsPerSec).toFixed(2),
-      (bestMsgsPerSec(q) / bestMsgsPerSec(b)).toFixed(2),
-    ]);
+    medians.push(q.metrics.msgsPerSec / b.metrics.msgsPerSec);
+    bests.push(bestMsgsPerSec(q) / bestMsgsPerSec(b));
+    rows.push([String(q.streams), sizeLabel(q.frameBytes), rate(q.metrics.msgsPerSec), rate(b.metrics.msgsPerSec), medians.at(-1)!.toFixed(2), bests.at(-1)!.toFixed(2)]);
   }
-  return rows.length === 0
-    ? undefined
-    : table(['streams', 'frame', 'quic msgs/s', 'binding msgs/s', 'quic / binding (median)', 'quic / binding (best)'], rows);
+  if (rows.length === 0) return undefined;
+  const geomean = (xs: number[]): string => Math.exp(xs.reduce((sum, x) => sum + Math.log(x), 0) / xs.length).toFixed(2);
+  rows.push(['all', 'geometric mean', '', '', geomean(medians), geomean(bests)]);
+  return table(['streams', 'frame', 'quic msgs/s', 'binding msgs/s', 'quic / binding (median)', 'quic / binding (best)'], rows);
 }
 
 export function markdownReport(result: BenchResult, command: string): string {
