@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { resolveChannels, type ChannelOptions, type ResolvedChannel } from '../channels/channel-options.js';
 import type { KeepaliveOptions } from '../connections/peer-connection.js';
 import type { Authenticator } from '../connections/handshake.js';
+import type { Logger } from 'pino';
+import { resolveSecurityOptions, type ResolvedSecurityOptions, type SecurityOptions } from '../security/node-security.js';
 import type { ReliableDeliveryOptions } from './reliable-delivery.js';
 import { resolveRemoteRefOptions, type RemoteRefOptions, type ResolvedRemoteRefOptions } from '../process/ref.js';
 import type { Transport, HostPort } from '../transport/transport.js';
@@ -14,6 +16,8 @@ import { resolveWireLimits, type WireLimits, type WireLimitsOptions } from '../w
 
 export type TransportKind = 'quic' | 'tcp' | 'webtransport' | 'memory';
 export type PeerServiceKind = 'fullMesh' | 'hyparview' | 'clientServer' | 'static';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /**
  * Everything `startNode()` takes. Every field is optional; the defaults make a working
@@ -63,6 +67,17 @@ export interface NodeOptions {
   /** Checks peers' credentials in the handshake. Default: accept every peer of the cluster id. */
   authenticator?: Authenticator;
   /**
+   * Cluster-CA authentication (src/security/node-security.ts): the CA, this node's certificate
+   * and its persistent Ed25519 key. Builds the authenticator, makes QUIC prove the certified key
+   * and gives tcp mutual TLS. Use `{ ca: 'dev' }` for a development CA shared by the nodes of
+   * one process. Default: none (every peer of the cluster id is accepted). Not with `authenticator`.
+   */
+  security?: SecurityOptions;
+  /** Log level of the node's pino logger. Default `PARTISAN_LOG_LEVEL` from the environment, else 'info'. */
+  logLevel?: LogLevel;
+  /** A pino logger to log to (its level wins over logLevel). Default: a new one on stderr. */
+  logger?: Logger;
+  /**
    * `ack: true` retransmission/deadlines, causal buffer bounds, and `journalDir` for
    * exactly-once across receiver restarts (see ReliableDeliveryOptions). Default: in memory.
    */
@@ -91,6 +106,9 @@ export interface ResolvedNodeOptions {
   readonly mailboxCapacity: number;
   readonly remoteRefs: ResolvedRemoteRefOptions;
   readonly authenticator: Authenticator | undefined;
+  readonly security: ResolvedSecurityOptions | undefined;
+  readonly logLevel: LogLevel;
+  readonly logger: Logger | undefined;
   readonly delivery: ReliableDeliveryOptions;
   readonly clock: Clock;
   readonly random: Random;
@@ -99,7 +117,7 @@ export interface ResolvedNodeOptions {
 const KEYS = [
   'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels', 'broadcast',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
-  'clock', 'random', 'delivery',
+  'clock', 'random', 'delivery', 'security', 'logLevel', 'logger',
 ] as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.+-]{1,255}@(\[[0-9A-Fa-f:.%A-Za-z]+\]|[A-Za-z0-9_.-]{1,253})$/;
@@ -162,10 +180,25 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     mailboxCapacity: intOption('mailboxCapacity', raw.mailboxCapacity, 1_000_000, 1, 1 << 30),
     remoteRefs: resolveRemoteRefOptions(raw.remoteRefs as RemoteRefOptions | undefined),
     authenticator: raw.authenticator as Authenticator | undefined,
+    security: resolveSecurity(raw.security, raw.authenticator),
+    logLevel: enumOption<LogLevel>('logLevel', raw.logLevel, envLogLevel(), LOG_LEVELS),
+    logger: raw.logger as Logger | undefined,
     delivery: objectOption('delivery', raw.delivery) as ReliableDeliveryOptions,
     clock: (raw.clock as Clock | undefined) ?? systemClock,
     random: (raw.random as Random | undefined) ?? systemRandom,
   });
+}
+
+function resolveSecurity(value: unknown, authenticator: unknown): ResolvedSecurityOptions | undefined {
+  if (value === undefined) return undefined;
+  if (authenticator !== undefined) throw new InvalidOptionError('security', '<security>', 'give either security or authenticator, not both');
+  return resolveSecurityOptions(value);
+}
+
+/** PARTISAN_LOG_LEVEL when it names a level, else 'info'. */
+function envLogLevel(): LogLevel {
+  const level = process.env.PARTISAN_LOG_LEVEL;
+  return (LOG_LEVELS as readonly string[]).includes(level ?? '') ? (level as LogLevel) : 'info';
 }
 
 /** Broadcast channel configs stay opaque here (the broadcast layer validates them); names must be channels. */

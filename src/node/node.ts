@@ -34,7 +34,15 @@ import type { Envelope } from '../wire/frame.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './node-options.js';
 import { ReliableDelivery } from './reliable-delivery.js';
 import { createTransport } from './transport-factory.js';
-import { OutboundQueue } from '../channels/outbound-queue.js';
+import {
+  classifyProblem,
+  publishConnectionDown,
+  publishConnectionUp,
+  publishFrameError,
+  publishHandshakeRefused,
+} from '../observability/channels.js';
+import { QueueRegistry, TrafficCounters } from '../observability/traffic.js';
+import { setupNodeSecurity } from '../security/node-security.js';
 
 /** Where a message can go: a pid, a registered name (URI), or `{ name, node }`. */
 export type Destination = Pid | RegisteredName | { name: string; node: string };
@@ -72,6 +80,20 @@ const SERVICE = {
   reply: '$reply',
 } as const;
 
+/** One connected peer, as `peerConnections()` reports it (operators' `status`, metrics). */
+export interface PeerConnectionInfo {
+  node: string;
+  /** Whether this node dialed. */
+  outbound: boolean;
+  incarnation: number;
+  /** Last keepalive round trip, ms (undefined until a ping was answered). */
+  rttMs: number | undefined;
+  /** Messages waiting in this peer's outbound queues. */
+  queued: number;
+  /** Channels both sides have, with the negotiated parallelism. */
+  channels: Array<{ name: string; parallelism: number }>;
+}
+
 /** Exposed for remote `isProcessAlive` / `exit`, and for RPC to register more. */
 export type CallHandler = (from: string, body: unknown) => unknown;
 
@@ -81,6 +103,10 @@ export class Node {
   /** Connection status, readable from any thread (see ConnectionTable). */
   readonly connectionTable: ConnectionTable;
   readonly processes: ProcessTable;
+  /** Application messages per (peer, channel) and raw-channel bytes, for metrics (src/observability). */
+  readonly traffic = new TrafficCounters();
+  /** Every outbound queue's counters, per channel (depths, drops), for metrics. */
+  readonly queues = new QueueRegistry();
   private readonly manager: ConnectionManager;
   private readonly monitors: MonitorService;
   /** Created once the listen addresses are bound: its spec must carry the real ports. */
@@ -148,7 +174,10 @@ export class Node {
         incarnation: this.incarnation,
         clock: options.clock,
         random: options.random,
-        send: (node, channel, envelope, key) => void this.manager.send(node, channel, envelope, key),
+        send: (node, channel, envelope, key) => {
+        void this.manager.send(node, channel, envelope, key);
+        this.traffic.sent(node, channel);
+      },
         sendAcks: (node, inc, ids) => void this.manager.sendAcks(node, inc, ids),
         deliver: (target, message) => this.deliverLocal(target, message),
         incarnationOf: (node) => this.incarnations.get(node),
@@ -173,8 +202,20 @@ export class Node {
 
   /** Start a node: resolve options, open the transport, listen, start the peer service. */
   static async start(options: NodeOptions = {}): Promise<Node> {
-    const resolved = resolveNodeOptions(options);
-    const logger = pino({ name: resolved.name, level: process.env.PARTISAN_LOG_LEVEL ?? 'info' }, pino.destination(2));
+    let resolved = resolveNodeOptions(options);
+    const logger = resolved.logger ?? pino({ name: resolved.name, level: resolved.logLevel }, pino.destination(2));
+    if (resolved.security) {
+      // Before the transport exists: QUIC must prove the key the node certificate names.
+      const security = await setupNodeSecurity(resolved.security, {
+        nodeName: resolved.name,
+        transport: typeof resolved.transport === 'string' ? resolved.transport : 'custom',
+        quic: resolved.quic,
+        tcp: resolved.tcp,
+        logger,
+        now: () => new Date(resolved.clock.wallNow()),
+      });
+      resolved = Object.freeze({ ...resolved, authenticator: security.authenticator, quic: security.quic, tcp: security.tcp });
+    }
     const transport = await createTransport(resolved);
     const node = new Node(resolved, transport, logger);
     try {
@@ -197,7 +238,11 @@ export class Node {
             logger,
             limits: resolved.wire,
             table: node.connectionTable.handle(),
-            sendEncoded: (peer, channel, frames, key) => node.manager.sendEncoded(peer, channel, frames, key),
+            sendEncoded: (peer, channel, frames, key) => {
+              const ok = node.manager.sendEncoded(peer, channel, frames, key);
+              if (ok) node.traffic.sentRaw(peer, channel, frames.length);
+              return ok;
+            },
             members: () => node.peerService.broadcastMembers(),
           },
           resolved.broadcast,
@@ -392,7 +437,9 @@ export class Node {
       this.reliable.sendCausal(node, channel, options.partitionKey, target, message, options.causalLabel);
       return;
     }
-    return this.manager.send(node, channel, [target, message], options.partitionKey);
+    const waiting = this.manager.send(node, channel, [target, message], options.partitionKey);
+    this.traffic.sent(node, channel);
+    return waiting;
   }
 
   /** Partisan `cast_message`: `{ $gen_cast: message }` to `name` on `node`. */
@@ -577,6 +624,17 @@ export class Node {
     return this.stopped;
   }
 
+  /** Every connected peer: direction, incarnation, keepalive RTT, queued messages, negotiated channels. */
+  peerConnections(): PeerConnectionInfo[] {
+    const out: PeerConnectionInfo[] = [];
+    for (const node of this.manager.connectedNodes()) {
+      const p = this.manager.peer(node);
+      if (!p || p.isClosed) continue;
+      out.push({ node, outbound: p.outbound, incarnation: p.identity.incarnation, rttMs: p.rttMs, queued: p.queuedMessages(), channels: p.negotiatedChannels() });
+    }
+    return out;
+  }
+
   /** Wire and delivery counters (frames, bytes, bad frames, dead letters). */
   stats(): Record<string, number> {
     return { ...this.manager.counters, ...this.reliable.stats(), deadLetters: this.deadLetters, processes: this.processes.size };
@@ -721,6 +779,7 @@ export class Node {
         spec = undefined;
       }
       this.logger.debug({ peer: peer.node }, 'connection up');
+      publishConnectionUp({ node: this.spec_.name, peer: peer.node, incarnation: peer.incarnation, channels: peer.channels });
       this.incarnations.set(peer.node, peer.incarnation);
       this.reliable.connectionUp(peer.node);
       this.peerService.connectionUp(peer.node as NodeName, spec, peer.state);
@@ -729,6 +788,12 @@ export class Node {
     },
     down: (node, _incarnation, error) => {
       this.logger.debug({ peer: node, err: error?.message }, 'connection down');
+      publishConnectionDown({
+        node: this.spec_.name,
+        peer: node,
+        code: error && isPartisanError(error) ? error.code : undefined,
+        message: error?.message,
+      });
       for (const [id, call] of this.pendingCalls) {
         if (call.node !== node) continue;
         this.pendingCalls.delete(id);
@@ -742,15 +807,29 @@ export class Node {
     },
     channelUp: (node, channel) => this.notify(this.upListeners, node, channel),
     channelDown: (node, channel) => this.notify(this.downListeners, node, channel),
-    messages: (from, lane, envelopes) => this.deliverEnvelopes(from, lane, envelopes),
+    messages: (from, lane, envelopes) => {
+      this.traffic.received(from, lane.channel.name, envelopes.length);
+      this.deliverEnvelopes(from, lane, envelopes);
+    },
     raw: (from, lane, frames, bytes) => {
+      this.traffic.receivedRaw(from, lane.channel.name, frames.length, bytes);
       if (this.broadcastLayer) this.broadcastLayer.raw(from, lane.channel.name, frames, bytes, (n) => lane.consumedBytes(n));
       else lane.consumedBytes(bytes);
     },
     acks: (from, ids) => this.reliable.acks(from, ids),
     control: () => {},
     problem: (node, error, dropped) => {
-      this.logger.debug({ peer: node, code: error.code, dropped, err: error.message }, 'connection problem');
+      const kind = classifyProblem(error.code);
+      const peer = node ?? (typeof error.details.expectedNode === 'string' ? error.details.expectedNode : undefined);
+      if (kind === 'handshakeRefused') {
+        const by = error.details.peerCode !== undefined ? 'peer' : 'local';
+        // A peer refusing our credentials deserves a line at the default level (our own refusals the authenticator logs).
+        if (by === 'peer' && error.code.startsWith('ERR_AUTH_')) this.logger.warn({ peer, code: error.code }, `refused by ${peer ?? 'peer'}: ${error.message}`);
+        publishHandshakeRefused({ node: this.spec_.name, peer, code: error.code, message: error.message, by });
+      } else if (kind === 'frameError') {
+        publishFrameError({ node: this.spec_.name, peer, code: error.code, message: error.message });
+      }
+      this.logger.debug({ peer, code: error.code, dropped, err: error.message }, 'connection problem');
     },
   };
 
@@ -767,12 +846,7 @@ export class Node {
   }
 
   private newQueue(channel: ResolvedChannel): LaneQueue {
-    return new OutboundQueue<Envelope>({
-      maxMessages: channel.maxQueueMessages,
-      maxBytes: channel.maxQueueBytes,
-      overflow: channel.overflow,
-      monotonic: channel.monotonic,
-    });
+    return this.queues.create<Envelope>(channel);
   }
 
   private createPeerService(): PeerService {
