@@ -45,9 +45,9 @@ export interface PeerService {
   getLocalState(): unknown;
   /** Peers a broadcast tree should span: all members but self, or HyParView's active view. */
   broadcastMembers(): NodeName[];
-  /** Node → service events. */
-  connectionUp(node: NodeName, spec: NodeSpec | undefined, state: unknown): void;
-  connectionDown(node: NodeName): void;
+  /** Node → service events. `incarnation` is the peer's, from the handshake (HyParView's epoch). */
+  connectionUp(node: NodeName, spec: NodeSpec | undefined, state: unknown, incarnation?: number): void;
+  connectionDown(node: NodeName, incarnation?: number): void;
   /** A `$membership` message from `from`. */
   handle(from: NodeName, body: unknown): void;
 }

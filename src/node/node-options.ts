@@ -5,6 +5,7 @@ import type { Authenticator } from '../connections/handshake.js';
 import type { Logger } from 'pino';
 import { resolveSecurityOptions, type ResolvedSecurityOptions, type SecurityOptions } from '../security/node-security.js';
 import type { ReliableDeliveryOptions } from './reliable-delivery.js';
+import { resolveCompressionOptions, type CompressionOptions } from '../channels/compression.js';
 import { resolveRemoteRefOptions, type RemoteRefOptions, type ResolvedRemoteRefOptions } from '../process/ref.js';
 import type { Transport, HostPort } from '../transport/transport.js';
 import type { MemoryNetwork } from '../transport/memory/memory-transport.js';
@@ -82,6 +83,8 @@ export interface NodeOptions {
    * exactly-once across receiver restarts (see ReliableDeliveryOptions). Default: in memory.
    */
   delivery?: ReliableDeliveryOptions;
+  /** Payload compression for channels with `compression` set: threshold, pool or inline. */
+  compression?: CompressionOptions;
   /** Injected time source (tests, simulator). Default: the system clock. */
   clock?: Clock;
   /** Injected randomness (tests, simulator). Default: Math.random. */
@@ -110,6 +113,7 @@ export interface ResolvedNodeOptions {
   readonly logLevel: LogLevel;
   readonly logger: Logger | undefined;
   readonly delivery: ReliableDeliveryOptions;
+  readonly compression: CompressionOptions;
   readonly clock: Clock;
   readonly random: Random;
 }
@@ -117,7 +121,7 @@ export interface ResolvedNodeOptions {
 const KEYS = [
   'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels', 'broadcast',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
-  'clock', 'random', 'delivery', 'security', 'logLevel', 'logger',
+  'clock', 'random', 'delivery', 'compression', 'security', 'logLevel', 'logger',
 ] as const;
 
 const NODE_NAME = /^[A-Za-z0-9_.+-]{1,255}@(\[[0-9A-Fa-f:.%A-Za-z]+\]|[A-Za-z0-9_.-]{1,253})$/;
@@ -184,6 +188,7 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     logLevel: enumOption<LogLevel>('logLevel', raw.logLevel, envLogLevel(), LOG_LEVELS),
     logger: raw.logger as Logger | undefined,
     delivery: objectOption('delivery', raw.delivery) as ReliableDeliveryOptions,
+    compression: resolveCompressionOptions(raw.compression as CompressionOptions | undefined),
     clock: (raw.clock as Clock | undefined) ?? systemClock,
     random: (raw.random as Random | undefined) ?? systemRandom,
   });

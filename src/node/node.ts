@@ -33,6 +33,7 @@ import { PartisanError, isPartisanError, type ErrorCode } from '../util/errors.j
 import type { Envelope } from '../wire/frame.js';
 import { resolveNodeOptions, type NodeOptions, type ResolvedNodeOptions } from './node-options.js';
 import { ReliableDelivery } from './reliable-delivery.js';
+import { PayloadCompression } from '../channels/compression.js';
 import { createTransport } from './transport-factory.js';
 import {
   classifyProblem,
@@ -113,6 +114,11 @@ export class Node {
   private peerService!: PeerService;
   private broadcastLayer: BroadcastLayer | undefined;
   private readonly reliable: ReliableDelivery;
+  private readonly compression: PayloadCompression;
+  /** Per (peer, channel): sends queued behind a compression still running, so order holds. */
+  private readonly compressing = new Map<string, Promise<void>>();
+  /** Per lane: batches queued behind an inflate still running, so order holds. */
+  private readonly inflating = new WeakMap<Lane, Envelope[][]>();
   private readonly incarnations = new Map<string, number>();
   private readonly current = new AsyncLocalStorage<Process>();
   private readonly shell: Process;
@@ -168,6 +174,7 @@ export class Node {
       isConnected: (node) => this.isConnected(node),
       nextRefId: () => this.nextRef++,
     });
+    this.compression = new PayloadCompression(options.compression);
     this.reliable = new ReliableDelivery(
       {
         self: options.name,
@@ -180,6 +187,7 @@ export class Node {
       },
         sendAcks: (node, inc, ids) => void this.manager.sendAcks(node, inc, ids),
         deliver: (target, message) => this.deliverLocal(target, message),
+        hasTarget: (target) => (typeof target === 'number' ? this.processes.get(target) : this.processes.whereis(target)) !== undefined,
         incarnationOf: (node) => this.incarnations.get(node),
         estimateSize: (envelope) => this.manager.sizeOf(envelope),
       },
@@ -437,7 +445,11 @@ export class Node {
       this.reliable.sendCausal(node, channel, options.partitionKey, target, message, options.causalLabel);
       return;
     }
-    const waiting = this.manager.send(node, channel, [target, message], options.partitionKey);
+    const level = this.channelsByName.get(channel)!.compression;
+    const waiting =
+      level > 0
+        ? this.sendCompressed(node, channel, level, target, message, options.partitionKey)
+        : this.manager.send(node, channel, [target, message], options.partitionKey);
     this.traffic.sent(node, channel);
     return waiting;
   }
@@ -611,6 +623,7 @@ export class Node {
     await this.broadcastLayer?.stop();
     await this.manager.stop();
     this.reliable.stop();
+    await this.compression.close();
     for (const call of this.pendingCalls.values()) {
       call.timer.cancel();
       call.reject(new PartisanError('ERR_NODE_STOPPED', 'node stopped'));
@@ -686,6 +699,29 @@ export class Node {
     return false;
   }
 
+  /**
+   * A channel with `compression`: payloads over the threshold are deflated in the pool. While
+   * one is being compressed, later sends to the same peer and channel wait behind it, so the
+   * channel's order holds; small payloads with nothing pending go out at once.
+   */
+  private sendCompressed(node: string, channel: string, level: number, target: number | string, message: unknown, key: PartitionKey | undefined): void | Promise<void> {
+    const chainKey = `${node}\u0000${channel}`;
+    const pending = this.compressing.get(chainKey);
+    const big = this.manager.sizeOf([target, message]) >= this.compression.options.thresholdBytes;
+    if (!pending && !big) return this.manager.send(node, channel, [target, message], key);
+    const step = (pending ?? Promise.resolve())
+      .catch(() => {})
+      .then(async () => {
+        const envelope: Envelope = big ? [target, await this.compression.compress(message, level), { z: 1 }] : [target, message];
+        await this.manager.send(node, channel, envelope, key);
+      });
+    this.compressing.set(chainKey, step);
+    void step.finally(() => {
+      if (this.compressing.get(chainKey) === step) this.compressing.delete(chainKey);
+    }).catch(() => {});
+    return step;
+  }
+
   /** Acked sends to a node we never connected to would retry into the void: fail them at once. */
   private assertKnownPeer(node: string): void {
     if (!this.incarnations.has(node) && !this.member(node)) {
@@ -745,9 +781,27 @@ export class Node {
   }
 
   private deliverEnvelopes(from: string, lane: Lane, envelopes: Envelope[]): void {
-    for (let i = 0; i < envelopes.length; i++) {
+    const backlog = this.inflating.get(lane);
+    if (backlog) {
+      // A compressed message is being inflated on this lane: everything after it waits its turn.
+      backlog.push(envelopes);
+      return;
+    }
+    const stop = this.deliverUntilCompressed(from, lane, envelopes, 0);
+    if (stop < 0) return;
+    const queue = [envelopes.slice(stop)];
+    this.inflating.set(lane, queue);
+    void this.drainInflating(from, lane, queue);
+  }
+
+  /** Deliver from `start` on; returns the index of the first compressed envelope, or -1. */
+  private deliverUntilCompressed(from: string, lane: Lane, envelopes: Envelope[], start: number): number {
+    for (let i = start; i < envelopes.length; i++) {
       const e = envelopes[i]!;
-      if (e.length === 3 && this.reliable.receive(from, e)) continue;
+      if (e.length === 3) {
+        if (e[2].z !== undefined) return i;
+        if (this.reliable.receive(from, e)) continue;
+      }
       const target = e[0];
       if (typeof target === 'number') {
         const p = this.processes.get(target);
@@ -767,6 +821,41 @@ export class Node {
         this.deliverLocal(target, e[1]);
       }
     }
+    return -1;
+  }
+
+  /** Inflate compressed envelopes off the event loop, delivering everything of the lane in order. */
+  private async drainInflating(from: string, lane: Lane, queue: Envelope[][]): Promise<void> {
+    try {
+      while (queue.length > 0) {
+        const batch = queue.shift()!;
+        let i = 0;
+        while (i >= 0 && i < batch.length) {
+          const e = batch[i]!;
+          if (e.length === 3 && e[2].z !== undefined) {
+            try {
+              this.deliverUntilCompressed(from, lane, [await this.inflate(from, e)], 0);
+            } catch (err) {
+              this.logger.warn({ err, channel: lane.channel.name, peer: from }, 'dropping an undecodable compressed message');
+            }
+            i++;
+          } else {
+            i = this.deliverUntilCompressed(from, lane, batch, i);
+          }
+        }
+      }
+    } finally {
+      this.inflating.delete(lane);
+    }
+  }
+
+  private async inflate(from: string, e: Envelope): Promise<Envelope> {
+    const payload = e[1];
+    if (!(payload instanceof Uint8Array)) throw new PartisanError('ERR_WIRE_MALFORMED_FRAME', `compressed message from ${from} without bytes`);
+    const message = await this.compression.decompress(payload);
+    const meta = { ...e[2] };
+    delete meta.z;
+    return Object.keys(meta).length > 0 ? [e[0], message, meta] : [e[0], message];
   }
 
   private readonly connectionEvents: ConnectionEvents = {
@@ -782,11 +871,11 @@ export class Node {
       publishConnectionUp({ node: this.spec_.name, peer: peer.node, incarnation: peer.incarnation, channels: peer.channels });
       this.incarnations.set(peer.node, peer.incarnation);
       this.reliable.connectionUp(peer.node);
-      this.peerService.connectionUp(peer.node as NodeName, spec, peer.state);
+      this.peerService.connectionUp(peer.node as NodeName, spec, peer.state, peer.incarnation);
       this.monitors.nodeUp(peer.node);
       this.notify(this.upListeners, peer.node, undefined);
     },
-    down: (node, _incarnation, error) => {
+    down: (node, incarnation, error) => {
       this.logger.debug({ peer: node, err: error?.message }, 'connection down');
       publishConnectionDown({
         node: this.spec_.name,
@@ -802,7 +891,7 @@ export class Node {
       }
       this.monitors.nodeDown(node);
       this.reliable.connectionDown(node);
-      this.peerService.connectionDown(node as NodeName);
+      this.peerService.connectionDown(node as NodeName, incarnation);
       this.notify(this.downListeners, node, undefined);
     },
     channelUp: (node, channel) => this.notify(this.upListeners, node, channel),
