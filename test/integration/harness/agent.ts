@@ -157,4 +157,10 @@ process.on('message', (raw: unknown) => {
   })();
 });
 process.on('disconnect', () => process.exit(0));
+// Extra command sets for particular suites: PARTISAN_AGENT_PLUGINS=path1,path2, each module
+// exporting `commands(need: () => Node): Record<string, (...args) => unknown>`.
+for (const plugin of (process.env.PARTISAN_AGENT_PLUGINS ?? '').split(',').filter(Boolean)) {
+  const mod = (await import(plugin)) as { commands(need: () => Node): Record<string, (...args: never[]) => unknown> };
+  Object.assign(commands, mod.commands(need));
+}
 process.send?.({ ready: true });
