@@ -8,9 +8,9 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import type { Histogram } from 'hdr-histogram-js';
-import { loadQuinnBinding, type QuinnConfig, type QuinnBinding, type QuinnStream } from '../../src/transport/quic/binding.js';
-import { quinnConfigInit, resolveQuicOptions } from '../../src/transport/quic/quic-transport.js';
+import type { QuinnConfig, QuinnBinding, QuinnStream } from '../../src/transport/quic/binding.js';
 import type { Transport, TransportStream } from '../../src/transport/transport.js';
+import { loadQuinnBinding, quinnConfig } from '../lib/quinn.js';
 import { BatchSource, FrameCounter, frameTemplate, latencyHistogram, wallClockMs } from './frames.js';
 
 export type Target =
@@ -56,7 +56,7 @@ const HOST = '127.0.0.1';
 
 /** The quinn configuration of the bare baseline: exactly the one of test/contract/factories/quic.ts. */
 function benchQuinnConfig(binding: QuinnBinding): QuinnConfig {
-  return binding.createConfig(quinnConfigInit(resolveQuicOptions({ idleTimeoutMs: 1_500, keepAliveIntervalMs: 500, handshakeTimeoutMs: 2_000 })));
+  return quinnConfig(binding, { idleTimeoutMs: 1_500, keepAliveIntervalMs: 500, handshakeTimeoutMs: 2_000 });
 }
 
 async function createFactoryTransport(factory: string): Promise<Transport> {

@@ -5,16 +5,11 @@
  * (checking the type byte) and reads that time, but does not msgpack-decode bodies: that
  * would measure msgpackr, not the transport.
  */
-import { build, type Histogram } from 'hdr-histogram-js';
+import type { Histogram } from 'hdr-histogram-js';
 import { DEFAULT_WIRE_LIMITS, FRAME_HEADER_BYTES, FrameType, FrameWriter, encodeFrame } from '../../src/wire/index.js';
+import { latencyHistogram, wallClockMs } from '../lib/histogram.js';
 
-/**
- * Wall-clock ms with sub-ms resolution. Sender and receiver are two processes on one machine:
- * both derive it from the same system clock, so their difference is a one-way latency.
- */
-export function wallClockMs(): number {
-  return performance.timeOrigin + performance.now();
-}
+export { latencyHistogram, wallClockMs };
 
 const STAMP_BYTES = 8;
 
@@ -58,11 +53,6 @@ export class BatchSource {
     for (let i = 0; i < this.framesPerBatch; i++) this.writer.addEncoded(stamped);
     return this.writer.take()!;
   }
-}
-
-/** One-way latency in µs, 1 µs to 10 min, 3 significant digits. */
-export function latencyHistogram(): Histogram {
-  return build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
 }
 
 /**

@@ -1,15 +1,9 @@
 /** The transport benchmark's result document, and its Markdown rendering. */
+import type { BenchEnv } from '../lib/env.js';
+import { rate, sizeLabel, table } from '../lib/format.js';
 
-export interface BenchEnv {
-  commit: string;
-  node: string;
-  cpu: string;
-  cores: number;
-  os: string;
-  date: string;
-  /** 1-minute load average when the run started: a busy machine explains noisy numbers. */
-  loadAverage: number;
-}
+export type { BenchEnv };
+export { rate, sizeLabel };
 
 export interface RunMetrics {
   msgsPerSec: number;
@@ -65,29 +59,12 @@ export interface BenchResult {
 export const QUIC = 'quic';
 export const BINDING = 'quinn-binding';
 
-export function sizeLabel(bytes: number): string {
-  if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024}KiB`;
-  return `${bytes}B`;
-}
-
 export function variantName(transport: string, streams: number, frameBytes: number): string {
   return `${transport}/${streams}s/${sizeLabel(frameBytes)}`;
 }
 
-export function rate(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return n.toFixed(0);
-}
-
 function ms(n: number): string {
   return n < 10 ? n.toFixed(2) : n.toFixed(1);
-}
-
-function table(header: string[], rows: string[][]): string {
-  const align = header.map((_, i) => (i === 0 ? '---' : '---:'));
-  return [header, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
 /** Highest msgs/s of the repeats: on a shared machine, the one least disturbed by others. */

@@ -10,15 +10,15 @@
  * loop itself would be the bottleneck; real peers are separate processes. Both are fresh for
  * each transport, so nothing one transport leaves behind weighs on the next.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { arch, availableParallelism, cpus, loadavg, platform, release } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_WIRE_LIMITS } from '../../src/wire/index.js';
+import { benchEnv, finishEnv } from '../lib/env.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { Target, Variant } from './endpoints.js';
 import type { FromSide, ToSide } from './side.js';
@@ -92,14 +92,6 @@ async function primeFactory(factory: string): Promise<void> {
   const mod = (await import(pathToFileURL(factory).href)) as { createTransport(): Promise<Transport> };
   const transport = await mod.createTransport();
   await transport.close();
-}
-
-function gitCommit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** A benchmark side process (side.ts): one request at a time, answers in order. */
@@ -195,18 +187,9 @@ async function measure(sides: Sides, variant: Variant): Promise<Run> {
 
 async function main(): Promise<void> {
   const targets = discoverTargets();
-  const cpuList = cpus();
   const result: BenchResult = {
     scenario: 'transport',
-    env: {
-      commit: gitCommit(),
-      node: process.version,
-      cpu: cpuList[0]?.model.trim() ?? 'unknown',
-      cores: availableParallelism(),
-      os: `${platform()} ${release()} ${arch()}`,
-      date: new Date().toISOString(),
-      loadAverage: loadavg()[0]!,
-    },
+    env: benchEnv(),
     options: {
       quick,
       transports: targets.map((t) => t.name),
@@ -286,6 +269,7 @@ async function main(): Promise<void> {
   }
   for (const [variant, reason] of failures) result.skipped.push({ variant, reason });
 
+  finishEnv(result.env);
   console.log(resultsTable(result.runs));
   const ratio = ratioTable(result.runs);
   if (ratio) console.log(`\n${ratio}`);
