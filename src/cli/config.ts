@@ -55,7 +55,7 @@ export const START_OPTIONS: readonly StartOption[] = [
     description: 'Channels that carry Plumtree broadcast with the latestPosition handler (each is added to channels).',
     defaultText: 'none',
   },
-  { key: 'peerService', flag: '--peer-service <kind>', env: 'PARTISAN_PEER_SERVICE', kind: 'string', description: 'fullMesh or static.', defaultText: 'fullMesh' },
+  { key: 'peerService', flag: '--peer-service <kind>', env: 'PARTISAN_PEER_SERVICE', kind: 'string', description: 'fullMesh, hyparview or static.', defaultText: 'fullMesh' },
   { key: 'join', flag: '--join <list>', env: 'PARTISAN_JOIN', kind: 'list', description: 'Nodes to join at start, comma separated name@host:port.', defaultText: 'none' },
   {
     key: 'security.ca',

@@ -17,6 +17,11 @@ import { DEFAULT_ADMIN, START_OPTIONS, startConfig } from './config.js';
 import { startFromConfig, stopOnSignals } from './start.js';
 
 const out = (line: string): void => void process.stdout.write(`${line}\n`);
+// `partisan-ts status | head` closes the pipe early: that is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
 /** Run a command body; report errors as one line on stderr with a non-zero exit code. */
 function action<A extends unknown[]>(name: string, body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {

@@ -135,8 +135,10 @@ for (const transport of ['quic', 'tcp'] as const) {
       for (const [code, r] of rogues) {
         assert.deepEqual(await members(r.agent), [(r.agent.spec as { name: string }).name], `${code}: the refused node sees no cluster`);
         // The refused side learns why (the refusal carries the code back).
-        const theirs = await r.agent.call<HandshakeRefusedMessage[]>('refusals');
-        assert.ok(theirs.some((x) => x.by === 'peer' && x.code === code && x.peer === name('a')), `${code} reported to the refused node: ${JSON.stringify(theirs)}`);
+        await eventually(async () => {
+          const theirs = await r.agent.call<HandshakeRefusedMessage[]>('refusals');
+          return theirs.some((x) => x.by === 'peer' && x.code === code && x.peer === name('a'));
+        }, `${code} reported to the refused node`);
       }
       // One log line per refusal, with the peer and the code.
       for (const code of expected.filter((c) => c.startsWith('ERR_AUTH_'))) assert.match(a.stderr, new RegExp(`refused peer [^ ]+: ${code}`));
