@@ -10,6 +10,7 @@ import type { Lane, LaneQueue } from '../connections/lane.js';
 import type { PeerService, PeerServiceHost } from '../membership/service.js';
 import { FullMeshPeerService } from '../membership/drivers/full-mesh-service.js';
 import { StaticPeerService } from '../membership/drivers/static-service.js';
+import { HyParViewPeerService } from '../membership/drivers/hyparview-service.js';
 import { parseNodeSpec, type NodeName, type NodeSpec } from '../membership/types.js';
 import { MonitorService, type MonitorMessage } from '../monitor/monitor-service.js';
 import { describeReason, errorReason, type ExitReason, Process } from '../process/process.js';
@@ -958,6 +959,8 @@ export class Node {
         return new StaticPeerService(host);
       case 'fullMesh':
         return new FullMeshPeerService(host, this.incarnation, this.options.membership);
+      case 'hyparview':
+        return new HyParViewPeerService(host, this.incarnation, this.options.membership);
       default:
         throw new PartisanError('ERR_NOT_IMPLEMENTED', `peer service ${this.options.peerService} is not available yet`);
     }

@@ -9,6 +9,8 @@ import type { MonitorMessage } from '../../../src/monitor/monitor-service.js';
 import type { Process } from '../../../src/process/process.js';
 import type { Pid, RegisteredName } from '../../../src/process/ref.js';
 import { isPartisanError } from '../../../src/util/errors.js';
+import { build as buildHistogram, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { pack } from 'msgpackr';
 
 interface Request {
   id: number;
@@ -68,6 +70,75 @@ function watcherProcess(): Process {
     })();
   }
   return watcher;
+}
+
+/**
+ * What a broadcast channel's subscription delivered here: updates, the newest version per
+ * vehicle, and (for records stamped with `sentAt`, wall-clock ms) origin→delivery latency.
+ */
+interface Tracker {
+  iterator: AsyncIterableIterator<unknown[]>;
+  updates: number;
+  newest: Map<string, number>;
+  histogram: Histogram | undefined;
+  /** `waitTracked` callers, released once `updates` reaches their count. */
+  waiters: Array<{ min: number; resolve(): void }>;
+}
+const trackers = new Map<string, Tracker>();
+
+/** Wall-clock ms with sub-ms resolution, comparable across processes of one machine. */
+const wallClockMs = (): number => performance.timeOrigin + performance.now();
+
+/** Latency in µs, 1 µs to 10 min, 3 significant digits (as native-bench/transport). */
+function latencyHistogram(): Histogram {
+  return buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3, useWebAssembly: false });
+}
+
+function track(channel: string, options: { latency?: boolean } = {}): true {
+  if (trackers.has(channel)) return true;
+  const t: Tracker = { iterator: need().subscribe(channel), updates: 0, newest: new Map(), histogram: options.latency ? latencyHistogram() : undefined, waiters: [] };
+  trackers.set(channel, t);
+  void (async () => {
+    for (;;) {
+      const next = await t.iterator.next().catch(() => ({ done: true as const, value: undefined }));
+      if (next.done) return;
+      const now = t.histogram ? wallClockMs() : 0;
+      for (const u of next.value as Array<{ vehicleId: string; ts: number; sentAt?: number }>) {
+        t.updates++;
+        if ((t.newest.get(u.vehicleId) ?? -Infinity) < u.ts) t.newest.set(u.vehicleId, u.ts);
+        if (t.histogram && typeof u.sentAt === 'number') t.histogram.recordValue(Math.max(1, Math.round((now - u.sentAt) * 1000)));
+      }
+      if (t.waiters.length > 0) {
+        const ready = t.waiters.filter((w) => w.min <= t.updates);
+        t.waiters = t.waiters.filter((w) => w.min > t.updates);
+        for (const w of ready) w.resolve();
+      }
+    }
+  })();
+  return true;
+}
+
+/** A position record; `padTo` grows a `pad` field until the msgpack body has that many bytes. */
+function position(vehicleId: string, ts: number, padTo: number, stamp: boolean): Record<string, unknown> {
+  const r: Record<string, unknown> = { vehicleId, ts, lat: 48 + (ts % 1000) / 1e4, lon: 2 + (ts % 1000) / 1e4 };
+  if (stamp) r.sentAt = wallClockMs();
+  if (padTo > 0) {
+    const size = packedSize(r);
+    if (size + 6 < padTo) r.pad = 'x'.repeat(padTo - size - 6);
+  }
+  return r;
+}
+
+const packedSizes = new Map<string, number>();
+function packedSize(r: Record<string, unknown>): number {
+  // Sizes differ only by the id's length: measure once per length.
+  const k = `${String(r.vehicleId).length}|${'sentAt' in r}`;
+  let n = packedSizes.get(k);
+  if (n === undefined) {
+    n = pack(r).length;
+    packedSizes.set(k, n);
+  }
+  return n;
 }
 
 const commands: Record<string, (...args: never[]) => unknown> = {
@@ -130,6 +201,68 @@ const commands: Record<string, (...args: never[]) => unknown> = {
   resolvePartition: (ref: string) => need().resolvePartition(ref),
   isProcessAlive: (pid: string) => need().isProcessAlive(pid as Pid),
   stats: () => need().stats(),
+  broadcastMembers: () => need().broadcastMembers(),
+  /** Broadcast metrics of `channel` (Plumtree, driver, handler.*, main-thread counters). */
+  broadcastMetrics: async (channel: string) => (await need().broadcasts().metrics(channel))[channel] ?? {},
+  /** Start counting what `channel`'s subscription delivers (see Tracker). */
+  track: (channel: string, options?: { latency?: boolean }) => track(channel, options),
+  /** The tracker's counts; `state` adds vehicle → newest ts, `histogram` the latency histogram (compressed base64; `reset` clears it). */
+  tracked: (channel: string, options: { state?: boolean; histogram?: boolean; reset?: boolean } = {}) => {
+    const t = trackers.get(channel);
+    if (!t) throw new Error(`not tracking ${channel}`);
+    const out: Record<string, unknown> = { updates: t.updates, vehicles: t.newest.size };
+    if (options.state) out.state = Object.fromEntries(t.newest);
+    if (options.histogram && t.histogram) out.histogram = encodeIntoCompressedBase64(t.histogram);
+    if (options.reset) t.histogram?.reset();
+    return out;
+  },
+  /** Resolves once `channel`'s tracker counted `min` updates (false after `timeoutMs`): no polling. */
+  waitTracked: (channel: string, min: number, timeoutMs = 60_000) => {
+    const t = trackers.get(channel);
+    if (!t) throw new Error(`not tracking ${channel}`);
+    if (t.updates >= min) return true;
+    return new Promise<boolean>((resolve) => {
+      const waiter = {
+        min,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        t.waiters = t.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      t.waiters.push(waiter);
+    });
+  },
+  /**
+   * Broadcast `count` position records on `channel`: record i is vehicle
+   * `${prefix}${vehicle(i)}` at version `tsBase + from + i`, where vehicle(i) = (from + i) % vehicles.
+   * `sentAt` stamps the wall clock; `padTo` sizes the msgpack body; one event-loop turn every
+   * `yieldEvery` records; `ratePerSec` paces the sends (open loop).
+   */
+  async broadcastPositions(
+    channel: string,
+    o: { prefix: string; vehicles: number; count: number; from?: number; tsBase?: number; padTo?: number; sentAt?: boolean; yieldEvery?: number; ratePerSec?: number },
+  ) {
+    const n = need();
+    const from = o.from ?? 0;
+    const yieldEvery = o.yieldEvery ?? 256;
+    const started = performance.now();
+    for (let i = 0; i < o.count; i++) {
+      const seq = from + i;
+      n.broadcast(position(`${o.prefix}${seq % o.vehicles}`, (o.tsBase ?? 0) + seq, o.padTo ?? 0, o.sentAt === true), channel);
+      if ((i + 1) % yieldEvery === 0) {
+        const due = o.ratePerSec ? started + ((i + 1) * 1000) / o.ratePerSec : 0;
+        const wait = due - performance.now();
+        await new Promise((resolve) => (wait > 1 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+      }
+    }
+    return { sent: o.count, ms: performance.now() - started };
+  },
+  /** This process's CPU time (main and worker threads), µs, and a monotonic timestamp, ms. */
+  cpuUsage: () => ({ ...process.cpuUsage(), at: performance.now() }),
   monitorTableSizes: () => need().monitorTableSizes(),
   async stop() {
     await node?.stop();
