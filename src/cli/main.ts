@@ -165,11 +165,11 @@ export function buildProgram(): Command {
     .option('--vehicles <n>', 'simulated vehicles', '2000')
     .option('--interval <ms>', 'report period per vehicle, ms', '1000')
     .option('--nodes <n>', 'nodes in the cluster (half gateways, half operations)', '4')
-    .addOption(new Option('--transport <kind>', 'transport').choices(['quic', 'tcp']).default('quic'))
+    .addOption(new Option('--transport <kind>', 'transport (default quic; tcp where QUIC cannot load)').choices(['quic', 'tcp']))
     .option('--insecure', 'no cluster CA (peers are not authenticated)')
     .option('--plain', 'plain progress lines even on a terminal')
     .action(
-      action('demo', async (flags: { duration?: string; vehicles: string; interval: string; nodes: string; transport: 'quic' | 'tcp'; insecure?: boolean; plain?: boolean }) => {
+      action('demo', async (flags: { duration?: string; vehicles: string; interval: string; nodes: string; transport?: 'quic' | 'tcp'; insecure?: boolean; plain?: boolean }) => {
         const num = (field: string, text: string, min: number): number => {
           const n = Number(text);
           if (!Number.isFinite(n) || n < min) throw new AdminError(`${field} must be a number ≥ ${min}, got ${JSON.stringify(text)}`, 'USAGE');
@@ -189,7 +189,7 @@ export function buildProgram(): Command {
             vehicles: Math.floor(num('--vehicles', flags.vehicles, 1)),
             intervalMs: num('--interval', flags.interval, 10),
             nodes: Math.floor(num('--nodes', flags.nodes, 2)),
-            transport: flags.transport,
+            ...(flags.transport ? { transport: flags.transport } : {}),
             secure: !flags.insecure,
             ...(flags.plain ? { live: false } : {}),
             signal: controller.signal,

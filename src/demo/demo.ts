@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { build, type Histogram } from 'hdr-histogram-js';
 import { startNode, type Node } from '../node/node.js';
 import type { TransportKind } from '../node/node-options.js';
+import { isPartisanError } from '../util/errors.js';
 import { Fleet, type GpsFix } from './fleet.js';
 import { renderPlain, renderScreen, type DemoFrame } from './view.js';
 
@@ -23,12 +24,12 @@ export interface DemoOptions {
   intervalMs?: number;
   /** Stop after this many seconds; undefined runs until `signal` aborts. */
   durationS?: number;
-  /** 'quic' (default) or 'tcp'. */
+  /** 'quic' or 'tcp'. Default 'quic', or 'tcp' where the QUIC binding cannot load. */
   transport?: Extract<TransportKind, 'quic' | 'tcp'>;
   /** Authenticate the cluster with an in-memory development CA. Default true. */
   secure?: boolean;
   /** Where the view goes. Default process.stdout. */
-  out?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  out?: NodeJS.WritableStream & { isTTY?: boolean };
   /** Redraw a live screen (true) or print plain progress lines. Default: whether `out` is a TTY. */
   live?: boolean;
   /** Stops the demo (Ctrl-C). */
@@ -95,7 +96,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   const n = Math.max(2, options.nodes ?? 4);
   const out = options.out ?? process.stdout;
   const live = options.live ?? out.isTTY === true;
-  const transport = options.transport ?? 'quic';
+  let transport = options.transport ?? 'quic';
   const gatewayCount = Math.max(1, Math.floor(n / 2));
   const names = Array.from({ length: n }, (_, i) => (i < gatewayCount ? `gw${i + 1}@127.0.0.1` : `ops${i - gatewayCount + 1}@127.0.0.1`));
   const nodes: Node[] = [];
@@ -104,18 +105,26 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
   try {
     print(live ? '\x1b[?25l' : '');
     if (!live) print(`demo: starting ${n} nodes (${transport}${options.secure === false ? '' : ', development CA'}) and ${options.vehicles ?? 2000} vehicles\n`);
+    const start = (name: string): Promise<Node> =>
+      startNode({
+        name,
+        transport,
+        channels: [{ name: 'gps', parallelism: 2 }, { name: 'events', parallelism: 2 }],
+        broadcast: { gps: { handler: 'latestPosition' } },
+        ...(options.secure === false ? {} : { security: { ca: 'dev' as const } }),
+        logLevel: 'warn',
+        membership: { gossipIntervalMs: 500 },
+      });
     for (const name of names) {
-      nodes.push(
-        await startNode({
-          name,
-          transport,
-          channels: [{ name: 'gps', parallelism: 2 }, { name: 'events', parallelism: 2 }],
-          broadcast: { gps: { handler: 'latestPosition' } },
-          ...(options.secure === false ? {} : { security: { ca: 'dev' as const } }),
-          logLevel: 'warn',
-          membership: { gossipIntervalMs: 500 },
-        }),
-      );
+      try {
+        nodes.push(await start(name));
+      } catch (err) {
+        // No QUIC binary for this platform: the demo still runs, over tcp.
+        if (!(nodes.length === 0 && options.transport === undefined && isPartisanError(err, 'ERR_TRANSPORT_UNAVAILABLE'))) throw err;
+        print(`demo: QUIC is not available here (${(err as Error).message}); using tcp\n`);
+        transport = 'tcp';
+        nodes.push(await start(name));
+      }
     }
     for (const node of nodes.slice(1)) node.join(nodes[0]!.nodeSpec());
     await until(
@@ -180,6 +189,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
     const started = Date.now();
     let fixes = 0;
     let lastFrame = started;
+    let peak = 0;
     const stopAt = options.durationS === undefined ? Infinity : started + options.durationS * 1000;
     const vehicleIndex = new Map<string, number>();
     const indexOf = (id: string): number => {
@@ -198,6 +208,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
         vehicles: fleet.size,
         fixesTotal: fixes,
         deliveredPerSecond: windowDelivered / seconds,
+        peakPerSecond: (peak = Math.max(peak, windowDelivered / seconds)),
         p50Ms: window.totalCount > 0 ? window.getValueAtPercentile(50) / 1000 : 0,
         p99Ms: window.totalCount > 0 ? window.getValueAtPercentile(99) / 1000 : 0,
         deliveredTotal: delivered,
@@ -239,7 +250,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoSummary> {
       if (tickStart - lastFrame >= 1000) {
         const f = frame();
         f.dropped = (await droppedCount(nodes)).dropped + sendFailures;
-        print(live ? renderScreen(f, out.columns ?? 100) : `${renderPlain(f)}\n`);
+        print(live ? renderScreen(f) : `${renderPlain(f)}\n`);
       }
       await sleep(Math.max(1, TICK_MS - (Date.now() - tickStart)), options.signal);
     }
