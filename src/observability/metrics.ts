@@ -157,40 +157,26 @@ export class NodeMetrics {
     });
     this.counter('frame_errors_total', 'Bad frames that closed a stream or connection, by code.', ['code'], () => [...this.frameErrors].map(([code, n]): Sample => [{ code }, n]));
 
-    this.counter('messages_sent_total', 'Application messages handed to a channel towards a peer.', ['peer', 'channel'], () =>
-      node.traffic.snapshot().map((t): Sample => [{ peer: t.peer, channel: t.channel }, t.messagesOut]),
-    );
-    this.counter('messages_received_total', 'Messages received from a peer on decoded channels (runtime services included).', ['peer', 'channel'], () =>
-      node.traffic.snapshot().map((t): Sample => [{ peer: t.peer, channel: t.channel }, t.messagesIn]),
-    );
-    this.counter('channel_bytes_received_total', 'Bytes received from a peer on broadcast channels (frames handed to the channel worker).', ['peer', 'channel'], () =>
-      node.traffic.snapshot().map((t): Sample => [{ peer: t.peer, channel: t.channel }, t.bytesIn]),
-    );
-    this.counter('channel_bytes_sent_total', 'Bytes the broadcast layer queued to a peer on broadcast channels.', ['peer', 'channel'], () =>
-      node.traffic.snapshot().map((t): Sample => [{ peer: t.peer, channel: t.channel }, t.bytesOut]),
-    );
-    this.counter('wire_frames_total', 'Frames read and written, all peers and channels.', ['direction'], () => {
+    /** One sample per (peer, channel) of a traffic field. */
+    const traffic = (field: 'messagesOut' | 'messagesIn' | 'bytesIn' | 'bytesOut') => (): Sample[] =>
+      node.traffic.snapshot().map((t): Sample => [{ peer: t.peer, channel: t.channel }, t[field]]);
+    /** One sample per label value of `label`, read from node.stats(). */
+    const stats = (label: string, keys: Record<string, string>) => (): Sample[] => {
       const s = node.stats();
-      return [
-        [{ direction: 'in' }, s.framesIn ?? 0],
-        [{ direction: 'out' }, s.framesOut ?? 0],
-      ];
-    });
-    this.counter('wire_bytes_total', 'Bytes read and written on streams, all peers and channels.', ['direction'], () => {
-      const s = node.stats();
-      return [
-        [{ direction: 'in' }, s.bytesIn ?? 0],
-        [{ direction: 'out' }, s.bytesOut ?? 0],
-      ];
-    });
-    this.counter('wire_rejected_frames_total', 'Frames rejected: malformed or oversized incoming, oversized outgoing.', ['kind'], () => {
-      const s = node.stats();
-      return [
-        [{ kind: 'malformed' }, s.malformedFrames ?? 0],
-        [{ kind: 'oversized' }, s.oversizedFrames ?? 0],
-        [{ kind: 'oversized_outgoing' }, s.oversizedOutgoing ?? 0],
-      ];
-    });
+      return Object.entries(keys).map(([value, key]): Sample => [{ [label]: value }, s[key] ?? 0]);
+    };
+    this.counter('messages_sent_total', 'Application messages handed to a channel towards a peer.', ['peer', 'channel'], traffic('messagesOut'));
+    this.counter('messages_received_total', 'Messages received from a peer on decoded channels (runtime services included).', ['peer', 'channel'], traffic('messagesIn'));
+    this.counter('channel_bytes_received_total', 'Bytes received from a peer on broadcast channels (frames handed to the channel worker).', ['peer', 'channel'], traffic('bytesIn'));
+    this.counter('channel_bytes_sent_total', 'Bytes the broadcast layer queued to a peer on broadcast channels.', ['peer', 'channel'], traffic('bytesOut'));
+    this.counter('wire_frames_total', 'Frames read and written, all peers and channels.', ['direction'], stats('direction', { in: 'framesIn', out: 'framesOut' }));
+    this.counter('wire_bytes_total', 'Bytes read and written on streams, all peers and channels.', ['direction'], stats('direction', { in: 'bytesIn', out: 'bytesOut' }));
+    this.counter(
+      'wire_rejected_frames_total',
+      'Frames rejected: malformed or oversized incoming, oversized outgoing.',
+      ['kind'],
+      stats('kind', { malformed: 'malformedFrames', oversized: 'oversizedFrames', oversized_outgoing: 'oversizedOutgoing' }),
+    );
 
     this.gauge('queue_depth_messages', 'Messages waiting in outbound queues, per channel.', ['channel'], () => node.queues.totals().map((q): Sample => [{ channel: q.channel }, q.depth]));
     this.gauge('queue_depth_bytes', 'Bytes (estimated) waiting in outbound queues, per channel.', ['channel'], () => node.queues.totals().map((q): Sample => [{ channel: q.channel }, q.bytes]));
