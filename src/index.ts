@@ -51,6 +51,8 @@ export type { BroadcastLayer } from './broadcast/layer.js';
 export { createDevCa, issueNodeCertificate, verifyNodeCertificate } from './security/certificates.js';
 export { NodeKey, generateNodeKey, loadOrCreateNodeKey } from './security/node-key.js';
 export type { Authenticator, PeerIdentity } from './connections/handshake.js';
+export type { SecurityOptions } from './security/node-security.js';
+export { writeCertificates, type WriteCertificatesOptions, type WrittenCertificates } from './security/cert-files.js';
 
 // Transports (custom transports and in-process testing)
 export type { Transport, TransportConnection, TransportStream, TransportListener, DialOptions, CloseInfo } from './transport/transport.js';
@@ -59,3 +61,4 @@ export { MemoryNetwork, type LinkFaults, type MemoryNetworkOptions } from './tra
 // Errors and observability
 export { PartisanError, InvalidOptionError, ErrorCodes, isPartisanError, type ErrorCode } from './util/errors.js';
 export { DiagnosticsChannelNames, type DiagnosticsChannelName } from './observability/channels.js';
+export { createNodeMetrics, NodeMetrics, type NodeMetricsOptions } from './observability/metrics.js';
