@@ -377,7 +377,26 @@ export class ConnectionManager {
       return;
     }
     this.pending.add(connection);
-    const first = new Promise<TransportStream>((resolve) => connection.onStream(resolve));
+    // One onStream handler for the connection's life (the transport contract: set once). The
+    // first stream is the handshake; the dialer opens its lanes as soon as its side of the
+    // handshake is done, possibly before ours is: those wait here for the PeerConnection
+    // (handed to a second handler, they were lost: the dialer's lane up, ours never).
+    let onHandshake!: (stream: TransportStream) => void;
+    const first = new Promise<TransportStream>((resolve) => (onHandshake = resolve));
+    const lanes: TransportStream[] = [];
+    let onLane: ((stream: TransportStream) => void) | undefined;
+    let handshakeSeen = false;
+    connection.onStream((stream) => {
+      if (!handshakeSeen) {
+        handshakeSeen = true;
+        onHandshake(stream);
+      } else if (onLane) onLane(stream);
+      else lanes.push(stream);
+    });
+    const routeLanes = (handler: (stream: TransportStream) => void): void => {
+      onLane = handler;
+      for (const stream of lanes.splice(0)) handler(stream);
+    };
     const timer = this.o.clock.setTimeout(() => connection.abort(new HandshakeError('ERR_HANDSHAKE_TIMEOUT', 'no handshake stream in time')), this.o.limits.maxHandshakeTime);
     try {
       const stream = await Promise.race([first, connection.closed.then(() => undefined)]);
@@ -388,7 +407,7 @@ export class ConnectionManager {
         this.admit(peer, false);
         admitted = peer;
       });
-      if (admitted) this.install(connection, result);
+      if (admitted) this.install(connection, result, routeLanes);
     } catch (err) {
       connection.abort();
       if (isPartisanError(err) && err.code !== 'ERR_HANDSHAKE_DUPLICATE' && err.code !== 'ERR_TRANSPORT_STREAM_RESET') {
@@ -422,7 +441,7 @@ export class ConnectionManager {
     throw new HandshakeError('ERR_HANDSHAKE_DUPLICATE', `already connected to ${peer.node}`);
   }
 
-  private install(connection: TransportConnection, handshake: HandshakeResult): PeerConnection {
+  private install(connection: TransportConnection, handshake: HandshakeResult, onStream?: (handler: (stream: TransportStream) => void) => void): PeerConnection {
     const identity = handshake.peer;
     const verdict = this.admit(identity, connection.outbound);
     const existing = this.peers.get(identity.node);
@@ -448,6 +467,7 @@ export class ConnectionManager {
       newQueue: this.o.newQueue,
       events: this.peerEvents,
       ...(this.o.rawChannels ? { rawChannels: this.o.rawChannels } : {}),
+      ...(onStream ? { onStream } : {}),
     });
     this.peers.set(identity.node, peer);
     this.o.table.assignSlot(identity.node);

@@ -58,6 +58,8 @@ export interface PeerConnectionOptions {
   events: PeerEvents;
   /** Channels whose frames are handed on undecoded (decoded by a channel worker). */
   rawChannels?: ReadonlySet<string>;
+  /** Registers the handler of streams the peer opens. Default: `connection.onStream` (the acceptor's manager owns that handler and routes). */
+  onStream?: (handler: (stream: TransportStream) => void) => void;
 }
 
 interface ChannelLanes {
@@ -123,7 +125,8 @@ export class PeerConnection {
   /** Begin: the handshake stream becomes default/0; the dialer opens every other lane. */
   start(handshake: HandshakeResult): void {
     void this.connection.closed.then((info) => this.shutdown(info.error ?? (info.local ? undefined : new TransportError('ERR_TRANSPORT_CLOSED', `connection to ${this.node} closed by peer`))));
-    this.connection.onStream((stream) => void this.acceptLane(stream));
+    const onStream = this.options.onStream ?? ((handler: (stream: TransportStream) => void) => this.connection.onStream(handler));
+    onStream((stream) => void this.acceptLane(stream));
     this.attachLane(DEFAULT_CHANNEL, 0, handshake.stream, handshake.rest);
     if (this.outbound) {
       for (const c of this.channels.values()) {
