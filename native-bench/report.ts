@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { repoRoot } from './lib/env.js';
@@ -13,9 +14,7 @@ import { fixed, ms, rate, table } from './lib/format.js';
 import type { BenchDocument } from './lib/result.js';
 import { SCENARIOS, STANDARD_SET } from './scenarios/index.js';
 
-const docsDir = join(repoRoot, 'docs/benchmarks');
-const resultsDir = join(docsDir, 'results');
-const chartsDir = join(docsDir, 'charts');
+const defaultDocsDir = join(repoRoot, 'docs/benchmarks');
 
 async function renderSvg(spec: Record<string, unknown>, title: string): Promise<string> {
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', title, background: 'white', config: { font: 'sans-serif' }, ...spec } as TopLevelSpec;
@@ -72,7 +71,13 @@ function overview(docs: Map<string, BenchDocument>): string {
   return table(['scenario', 'figure', 'measured', 'target / note', 'load at start'], rows);
 }
 
-async function main(): Promise<void> {
+/**
+ * Render `<docsDir>/results/*.json` into `<docsDir>/README.md` and `<docsDir>/charts/*.svg`.
+ * Returns the scenarios rendered.
+ */
+export async function renderReport(docsDir = defaultDocsDir): Promise<string[]> {
+  const resultsDir = join(docsDir, 'results');
+  const chartsDir = join(docsDir, 'charts');
   const files = (await readdir(resultsDir).catch(() => [] as string[])).filter((f) => f.endsWith('.json')).sort();
   const docs = new Map<string, BenchDocument>();
   for (const f of files) {
@@ -114,7 +119,10 @@ async function main(): Promise<void> {
     if ((await readdir(docsDir)).includes(other)) out.push(`See also [${other}](${other}).`, '');
   }
   await writeFile(join(docsDir, 'README.md'), `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`);
-  console.log(`rendered ${docs.size} result document(s) into docs/benchmarks/README.md`);
+  return [...docs.keys()];
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const rendered = await renderReport();
+  console.log(`rendered ${rendered.length} result document(s) (${rendered.join(', ')}) into docs/benchmarks/README.md`);
+}

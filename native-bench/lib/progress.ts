@@ -5,12 +5,15 @@
 export class Progress {
   private readonly tty = process.stderr.isTTY === true;
   private lastPhase = '';
+  /** The phase being measured, as a file-name-safe label (profile folders are named after it). */
+  current = '';
   private width = 0;
 
   constructor(private readonly scenario: string) {}
 
   /** Show `phase` and an optional live detail. */
   update(phase: string, detail = ''): void {
+    this.current = phase.replace(/[^A-Za-z0-9.+-]+/g, '_');
     const line = `[${this.scenario}] ${phase}${detail ? `  ${detail}` : ''}`;
     if (this.tty) {
       process.stderr.write(`\r${line.padEnd(this.width)}`);

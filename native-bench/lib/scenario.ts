@@ -8,7 +8,7 @@ import { BenchChild as Child } from './child.js';
 import { repoRoot } from './env.js';
 import { wallClockMs } from './histogram.js';
 import type { Progress } from './progress.js';
-import type { BenchDocument, ProcessUsage } from './result.js';
+import { errorMessage, type BenchDocument, type BenchSkip, type ProcessUsage } from './result.js';
 
 export interface ScenarioContext {
   /** Measured time per variant, ms (after the warm-up). */
@@ -54,7 +54,8 @@ export const rolesDir = join(repoRoot, 'native-bench/roles');
 
 /** Start a role script (native-bench/roles/<script>.ts), profiled when asked. */
 export function startRole(ctx: ScenarioContext, role: string, script: string): Promise<BenchChild> {
-  const execArgv = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${role}-${Date.now()}.cpuprofile`] : [];
+  // One folder per role process: V8 writes a profile per thread (main, and tsx's loader thread).
+  const execArgv = ctx.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(ctx.profileDir, `${ctx.progress.current || 'run'}-${role}-${Date.now()}`)}`] : [];
   return Child.start(role, join(rolesDir, `${script}.ts`), { execArgv });
 }
 
@@ -98,4 +99,19 @@ export function median<T>(items: readonly T[], by: (t: T) => number): T {
 export function round(n: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(n * f) / f;
+}
+
+/**
+ * Run one variant. A failure (a transport that cannot connect here, a missing tool) does not
+ * end the scenario: it is recorded in `skipped` with its first line, logged, and undefined returned.
+ */
+export async function attempt<T>(ctx: ScenarioContext, skipped: BenchSkip[], variant: string, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (err) {
+    const reason = errorMessage(err).split('\n')[0]!;
+    skipped.push({ variant, reason });
+    ctx.progress.log(`${variant}: skipped: ${reason}`);
+    return undefined;
+  }
 }

@@ -284,7 +284,7 @@ serve({
   },
   join: (spec: never) => need().join(spec),
   /** Resolve once `peer` is connected on every channel given (or any, when none). */
-  async waitConnected(peer: string, channels: string[] = [], timeoutMs = 30_000) {
+  async waitConnected(peer: string, channels: string[] = [], timeoutMs = 15_000) {
     const n = need();
     const deadline = Date.now() + timeoutMs;
     for (;;) {

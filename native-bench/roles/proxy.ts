@@ -103,33 +103,39 @@ async function udp(targetPort: number, delayMs: number): Promise<number> {
 
 const HIGH_WATER = 4 * 1024 * 1024;
 
-/** One direction of a TCP pair: chunks delayed, the source paused while too much waits. */
+/**
+ * One direction of a TCP pair: chunks delayed. The source is paused while the delay line holds
+ * more than HIGH_WATER (until it drains to a quarter) or while the destination is not draining.
+ */
 function pipeDelayed(src: Socket, dst: Socket, delayMs: number): DelayLine {
   const line = new DelayLine(delayMs);
   let waiting = 0;
-  let paused = false;
+  let lineFull = false;
+  let dstFull = false;
+  const update = (): void => {
+    if (lineFull || dstFull) {
+      if (!src.isPaused()) src.pause();
+    } else if (src.isPaused()) {
+      src.resume();
+    }
+  };
   src.on('data', (chunk: Buffer) => {
     stats.packets++;
     stats.bytes += chunk.length;
     waiting += chunk.length;
-    if (waiting > HIGH_WATER && !paused) {
-      paused = true;
-      src.pause();
-    }
+    if (waiting > HIGH_WATER) lineFull = true;
+    update();
     line.push(() => {
       waiting -= chunk.length;
-      const ok = dst.write(chunk);
-      if (!ok && !paused) {
-        paused = true;
-        src.pause();
+      if (lineFull && waiting < HIGH_WATER / 4) lineFull = false;
+      if (!dst.write(chunk) && !dstFull) {
+        dstFull = true;
         dst.once('drain', () => {
-          paused = false;
-          src.resume();
+          dstFull = false;
+          update();
         });
-      } else if (ok && paused && waiting < HIGH_WATER / 4) {
-        paused = false;
-        src.resume();
       }
+      update();
     });
   });
   src.on('end', () => line.push(() => dst.end()));

@@ -238,6 +238,21 @@ function singleFrame(kind: number, payloadBytes: number): Buffer {
   return b;
 }
 
+/** Wait for 'drain'; a socket that never drains fails the run instead of hanging it. */
+async function drainOrDeadline(socket: Socket, deadlineWallMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      once(socket, 'drain'),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the socket did not drain before the deadline')), Math.max(0, deadlineWallMs - wallClockMs()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Bulk back to back (socket backpressure) and gps at a fixed rate, into one socket. */
 async function singleSend(o: { host?: string; port: number; gpsRate: number; gpsBytes: number; bulkBytes: number; untilWallMs: number; tickMs?: number }) {
   const socket = createConnection({ host: o.host ?? HOST, port: o.port, noDelay: true });
@@ -265,7 +280,7 @@ async function singleSend(o: { host?: string; port: number; gpsRate: number; gps
       const f = singleFrame(BULK, o.bulkBytes);
       f.writeDoubleLE(wallClockMs(), 5);
       bulkSent++;
-      if (!socket.write(f)) await once(socket, 'drain');
+      if (!socket.write(f)) await drainOrDeadline(socket, o.untilWallMs + 10_000);
     }
   };
   await Promise.all([gps(), bulk()]);

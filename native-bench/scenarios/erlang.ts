@@ -26,8 +26,8 @@ import { benchEnv, finishEnv, repoRoot } from '../lib/env.js';
 import { externalWindow, freePort, hasCommand, waitForPort } from '../lib/external.js';
 import { fixed, ms, rate, sizeLabel, table } from '../lib/format.js';
 import { summarizeSamples, type LatencySummary } from '../lib/histogram.js';
-import { errorMessage, type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
-import { round, sleep, type Scenario, type ScenarioContext } from '../lib/scenario.js';
+import { type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
+import { attempt, round, sleep, type Scenario, type ScenarioContext } from '../lib/scenario.js';
 import { runChannels } from './hol.js';
 import { measureRuntime } from './p2p.js';
 
@@ -142,27 +142,23 @@ export async function runErlang(ctx: ScenarioContext): Promise<BenchDocument> {
   try {
     for (const size of sizes) {
       const variant = `erlang/p2p/${sizeLabel(size)}`;
-      try {
-        const r = await ctx.progress.during(variant, runSender(ctx, cluster, ['p2p', String(size)]));
+      const r = await attempt(ctx, skipped, variant, () => ctx.progress.during(variant, runSender(ctx, cluster, ['p2p', String(size)])));
+      if (r) {
         const msgsPerSec = r.result.counted! / (ctx.durationMs / 1000);
         runs.push({ variant, system: 'erlang', load: 'p2p', messageBytes: size, metrics: { msgsPerSec, mbPerSec: (msgsPerSec * r.result.termBytes!) / 1e6, latencyMs: r.latency, sent: r.result.sent, received: r.result.received, termBytes: r.result.termBytes, processes: r.processes } });
         ctx.progress.log(`${variant}: ${rate(msgsPerSec)} msgs/s`);
-      } catch (err) {
-        skipped.push({ variant, reason: errorMessage(err).split('\n')[0]! });
       }
       const pv = `partisan-quic/p2p/${sizeLabel(size)}`;
-      try {
-        const metrics = await measureRuntime(ctx, { transport: 'quic', messageBytes: size, label: pv });
+      const metrics = await attempt(ctx, skipped, pv, () => measureRuntime(ctx, { transport: 'quic', messageBytes: size, label: pv }));
+      if (metrics) {
         runs.push({ variant: pv, system: 'partisan-ts', load: 'p2p', messageBytes: size, metrics });
         ctx.progress.log(`${pv}: ${rate(metrics.msgsPerSec as number)} msgs/s`);
-      } catch (err) {
-        skipped.push({ variant: pv, reason: errorMessage(err).split('\n')[0]! });
       }
     }
     for (const bulkBytes of [0, ...bulkSizes]) {
       const variant = bulkBytes === 0 ? 'erlang-dist/idle' : `erlang-dist/bulk-${sizeLabel(bulkBytes)}`;
-      try {
-        const r = await ctx.progress.during(variant, runSender(ctx, cluster, ['hol', String(gpsRate), String(bulkBytes)]));
+      const r = await attempt(ctx, skipped, variant, () => ctx.progress.during(variant, runSender(ctx, cluster, ['hol', String(gpsRate), String(bulkBytes)])));
+      if (r) {
         const l = r.latency;
         runs.push({
           variant,
@@ -172,16 +168,10 @@ export async function runErlang(ctx: ScenarioContext): Promise<BenchDocument> {
           metrics: { gpsLatencyMs: { p50: l.p50, p90: l.p90, p99: l.p99, p999: l.p999, max: l.max }, bulkMBps: round(r.result.bulkBytes! / (ctx.durationMs / 1000) / 1e6, 1), gpsSent: r.result.gpsSent, gpsReceived: r.result.gpsReceived, processes: r.processes },
         });
         ctx.progress.log(`${variant}: gps p99 ${ms(l.p99)} ms`);
-      } catch (err) {
-        skipped.push({ variant, reason: errorMessage(err).split('\n')[0]! });
       }
       const pv = bulkBytes === 0 ? 'quic-idle' : `quic-channels/bulk-${sizeLabel(bulkBytes)}`;
-      try {
-        const metrics = await runChannels(ctx, { variant: bulkBytes === 0 ? 'quic-idle' : 'quic-channels', bulkBytes, rttMs: 0, gpsRate }, pv);
-        runs.push({ variant: pv, system: 'partisan-ts', load: 'hol', bulkBytes, metrics });
-      } catch (err) {
-        skipped.push({ variant: pv, reason: errorMessage(err).split('\n')[0]! });
-      }
+      const metrics = await attempt(ctx, skipped, pv, () => runChannels(ctx, { variant: bulkBytes === 0 ? 'quic-idle' : 'quic-channels', bulkBytes, rttMs: 0, gpsRate }, pv));
+      if (metrics) runs.push({ variant: pv, system: 'partisan-ts', load: 'hol', bulkBytes, metrics });
       await sleep(100);
     }
   } finally {

@@ -17,8 +17,8 @@ import { BenchChild, stopAll } from '../lib/child.js';
 import { benchEnv, finishEnv } from '../lib/env.js';
 import { fixed, ms, sizeLabel, table } from '../lib/format.js';
 import type { LatencySummary } from '../lib/histogram.js';
-import { errorMessage, type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
-import { planWindow, round, sleep, sleepUntil, startRole, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
+import { type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
+import { attempt, planWindow, round, sleep, sleepUntil, startRole, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
 import { connect, startNodeRoles, stopNodes, type SinkAnswer, type StartedNode } from './common.js';
 
 export const HOL_VARIANTS = ['quic-idle', 'quic-channels', 'tcp-channels', 'tcp-single'] as const;
@@ -61,6 +61,7 @@ export async function runChannels(ctx: ScenarioContext, load: HolLoad, label: st
   };
   const nodes: StartedNode[] = [];
   let proxy: BenchChild | undefined;
+  ctx.progress.update(label, 'starting');
   try {
     nodes.push(...(await startNodeRoles(ctx, ['receiver', 'sender'], options)));
     const [b, a] = nodes as [StartedNode, StartedNode];
@@ -104,6 +105,7 @@ async function runSingle(ctx: ScenarioContext, load: HolLoad, label: string): Pr
   let rx: BenchChild | undefined;
   let tx: BenchChild | undefined;
   let proxy: BenchChild | undefined;
+  ctx.progress.update(label, 'starting');
   try {
     [rx, tx] = await Promise.all([startRole(ctx, 'receiver', 'raw'), startRole(ctx, 'sender', 'raw')]);
     let port = await rx.call<number>('singleReceive');
@@ -152,15 +154,11 @@ export async function runHol(ctx: ScenarioContext): Promise<BenchDocument> {
   }
   for (const load of loads) {
     const label = `${load.variant}${load.bulkBytes ? ` bulk ${sizeLabel(load.bulkBytes)}` : ''} rtt ${load.rttMs} ms`;
-    try {
-      const metrics = load.variant === 'tcp-single' ? await runSingle(ctx, load, label) : await runChannels(ctx, load, label);
-      runs.push({ variant: load.variant, bulkBytes: load.bulkBytes, rttMs: load.rttMs, metrics });
-      const l = metrics.gpsLatencyMs as Record<string, number>;
-      ctx.progress.log(`${label}: gps p50 ${ms(l.p50)} p99 ${ms(l.p99)} ms, bulk ${fixed(metrics.bulkMBps as number, 0)} MB/s`);
-    } catch (err) {
-      skipped.push({ variant: label, reason: errorMessage(err).split('\n')[0]! });
-      ctx.progress.log(`${label}: skipped: ${errorMessage(err).split('\n')[0]}`);
-    }
+    const metrics = await attempt(ctx, skipped, label, () => (load.variant === 'tcp-single' ? runSingle(ctx, load, label) : runChannels(ctx, load, label)));
+    if (!metrics) continue;
+    runs.push({ variant: load.variant, bulkBytes: load.bulkBytes, rttMs: load.rttMs, metrics });
+    const l = metrics.gpsLatencyMs as Record<string, number>;
+    ctx.progress.log(`${label}: gps p50 ${ms(l.p50)} p99 ${ms(l.p99)} ms, bulk ${fixed(metrics.bulkMBps as number, 0)} MB/s`);
   }
   finishEnv(env);
   const doc: BenchDocument = {

@@ -15,8 +15,8 @@ import { benchEnv, finishEnv } from '../lib/env.js';
 import { externalWindow, freePort, hasCommand, waitForPort } from '../lib/external.js';
 import { fixed, ms, rate, table } from '../lib/format.js';
 import type { LatencySummary } from '../lib/histogram.js';
-import { errorMessage, type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
-import { planWindow, round, sleep, sleepUntil, startRole, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
+import { type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
+import { attempt, planWindow, round, sleep, sleepUntil, startRole, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
 import { rateProbe } from './common.js';
 import { measureRuntime } from './p2p.js';
 
@@ -108,26 +108,23 @@ export async function runNats(ctx: ScenarioContext): Promise<BenchDocument> {
   let server: ChildProcess | undefined;
   try {
     for (const p of plan) {
-      try {
-        let metrics: Record<string, unknown>;
-        if (p.nats) {
-          // A fresh server per variant: nothing one load leaves behind weighs on the next.
-          const s = await startNatsServer();
-          server = s.server;
-          metrics = await measureNats(ctx, s.server, s.port, p.receivers, p.variant);
-          server.kill('SIGTERM');
-          await exited(server);
-          server = undefined;
-        } else {
-          metrics = await measureRuntime(ctx, { transport: 'quic', messageBytes: MESSAGE_BYTES, receivers: p.receivers, label: p.variant });
-          if (p.receivers > 1) metrics.perReceiverMsgsPerSec = (metrics.msgsPerSec as number) / p.receivers;
+      const metrics = await attempt(ctx, skipped, p.variant, async () => {
+        if (!p.nats) {
+          const m = await measureRuntime(ctx, { transport: 'quic', messageBytes: MESSAGE_BYTES, receivers: p.receivers, label: p.variant });
+          return { ...m, perReceiverMsgsPerSec: (m.msgsPerSec as number) / p.receivers };
         }
-        runs.push({ variant: p.variant, system: p.nats ? 'nats' : 'partisan-ts', receivers: p.receivers, metrics });
-        ctx.progress.log(`${p.variant}: ${rate(metrics.msgsPerSec as number)} msgs/s delivered`);
-      } catch (err) {
-        skipped.push({ variant: p.variant, reason: errorMessage(err).split('\n')[0]! });
-        ctx.progress.log(`${p.variant}: skipped: ${errorMessage(err).split('\n')[0]}`);
-      }
+        // A fresh server per variant: nothing one load leaves behind weighs on the next.
+        const s = await startNatsServer();
+        server = s.server;
+        const m = await measureNats(ctx, s.server, s.port, p.receivers, p.variant);
+        server.kill('SIGTERM');
+        await exited(server);
+        server = undefined;
+        return m;
+      });
+      if (!metrics) continue;
+      runs.push({ variant: p.variant, system: p.nats ? 'nats' : 'partisan-ts', receivers: p.receivers, metrics });
+      ctx.progress.log(`${p.variant}: ${rate(metrics.msgsPerSec as number)} msgs/s delivered`);
     }
   } finally {
     if (server) {

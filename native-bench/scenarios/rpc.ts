@@ -6,8 +6,8 @@
 import { benchEnv, finishEnv } from '../lib/env.js';
 import { fixed, ms, rate, table } from '../lib/format.js';
 import type { LatencySummary } from '../lib/histogram.js';
-import { errorMessage, type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
-import { planWindow, round, sleep, sleepUntil, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
+import { type BenchDocument, type BenchRun, type BenchSkip } from '../lib/result.js';
+import { attempt, planWindow, round, sleep, sleepUntil, usageOf, type Scenario, type ScenarioContext } from '../lib/scenario.js';
 import { connect, rateProbe, startNodeRoles, stopNodes, type SinkAnswer, type StartedNode } from './common.js';
 import { wireBytes } from './p2p.js';
 
@@ -28,7 +28,7 @@ export async function runRpc(ctx: ScenarioContext): Promise<BenchDocument> {
     const children = nodes.map((n) => n.child);
     for (const inFlight of IN_FLIGHT) {
       const variant = `rpc/${inFlight}-in-flight`;
-      try {
+      await attempt(ctx, skipped, variant, async () => {
         const w = planWindow(ctx);
         await Promise.all(children.map((c) => c.call('measure', w.from, w.to)));
         await sleepUntil(w.start);
@@ -36,15 +36,13 @@ export async function runRpc(ctx: ScenarioContext): Promise<BenchDocument> {
         const processes = await usageOf(children);
         runs.push({ variant, inFlight, metrics: { callsPerSec: r.counted / (w.durationMs / 1000), latencyMs: r.latency, errors: r.errors, processes } });
         ctx.progress.log(`${variant}: ${rate(r.counted / (w.durationMs / 1000))} calls/s, p50 ${ms(r.latency.p50)} p99 ${ms(r.latency.p99)} ms`);
-      } catch (err) {
-        skipped.push({ variant, reason: errorMessage(err).split('\n')[0]! });
-      }
+      });
     }
     const bytesPerMessage = wireBytes(100);
     let sinkIndex = 0;
     for (const ack of [false, true]) {
       const variant = `forward/${ack ? 'acked' : 'unacked'}`;
-      try {
+      await attempt(ctx, skipped, variant, async () => {
         const sink = `sink${sinkIndex++}`;
         await b.child.call('sink', sink, { messageBytes: bytesPerMessage, sampleEvery: 8 });
         const w = planWindow(ctx);
@@ -65,9 +63,7 @@ export async function runRpc(ctx: ScenarioContext): Promise<BenchDocument> {
           metrics: { msgsPerSec, mbPerSec: (msgsPerSec * bytesPerMessage) / 1e6, latencyMs: s.latency, sent: sent.sent, ...(ack ? { acked: sent.acked, ackFailed: sent.failed } : {}), processes },
         });
         ctx.progress.log(`${variant}: ${rate(msgsPerSec)} msgs/s`);
-      } catch (err) {
-        skipped.push({ variant, reason: errorMessage(err).split('\n')[0]! });
-      }
+      });
     }
   } finally {
     await stopNodes(nodes);
