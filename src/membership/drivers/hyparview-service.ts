@@ -238,7 +238,11 @@ export class HyParViewPeerService implements PeerService {
     contact.deadline?.cancel();
     contact.deadline = undefined;
     const queue = contact.queue.splice(0);
-    for (const message of queue) this.transmit(node, message);
+    for (const [i, message] of queue.entries()) {
+      if (this.transmit(node, message)) continue;
+      contact.queue.push(...queue.slice(i)); // gone again already: wait for the next connection
+      break;
+    }
     this.updateConnections();
   }
 
