@@ -9,8 +9,8 @@
  * - `quinn-binding+msgpack`: the same, but every batch encoded from fresh records and every
  *   frame decoded: the ceiling including the codec, still without the runtime.
  * - `node-net`, `node-net+msgpack`: the same two over one plain TCP socket (tcp's ceiling).
- * - `quic-batch256k`: the runtime with 256 KiB writes instead of 64 KiB (a proposed default,
- *   sized against the default in the same run).
+ * - `quic-batch256k`, `quic-credit4m`: the runtime with 256 KiB writes, or 4 MiB of receiver
+ *   credit, instead of the defaults (proposed changes, sized against the default in one run).
  *
  * Issue 4's target: quic ≥ 1.2M msgs/s of 100-byte records on this 2-core machine.
  */
@@ -26,11 +26,13 @@ import { connect, rateProbe, startNodeRoles, stopNodes, type SinkAnswer, type St
 export const TARGET_MSGS_PER_SEC = 1_200_000;
 const RUNTIME = ['quic', 'tcp', 'webtransport'] as const;
 /**
- * Runtime variants with non-default wire settings, to size a proposed default in the same run:
- * `quic-batch256k` fills each native write to 256 KiB instead of 64 KiB.
+ * Runtime variants with non-default settings, to size a proposed default in the same run:
+ * `quic-batch256k` fills each native write to 256 KiB instead of 64 KiB; `quic-credit4m` gives
+ * the channel 4 MiB of receiver credit instead of 1 MiB.
  */
-const TUNED: Record<string, { transport: string; wire: Record<string, number> }> = {
+const TUNED: Record<string, { transport: string; wire?: Record<string, number>; channels?: Array<Record<string, unknown>> }> = {
   'quic-batch256k': { transport: 'quic', wire: { writeBatchBytes: 256 * 1024 } },
+  'quic-credit4m': { transport: 'quic', channels: [{ name: 'default', creditBytes: 4 * 1024 * 1024 }] },
 };
 const BASELINES: Record<string, Array<{ name: string; kind: 'quinn-binding' | 'node-net'; mode: 'wire' | 'codec' }>> = {
   quic: [
@@ -63,6 +65,8 @@ export interface RuntimeLoad {
   ack?: boolean;
   /** Wire limits over the defaults (maxFrameSize is raised to 16 MiB for every run). */
   wire?: Record<string, number>;
+  /** Channel options (NodeOptions.channels), e.g. a larger credit window on `default`. */
+  channels?: Array<Record<string, unknown>>;
   label: string;
 }
 
@@ -71,7 +75,7 @@ export async function measureRuntime(ctx: ScenarioContext, load: RuntimeLoad): P
   const nodes: StartedNode[] = [];
   ctx.progress.update(load.label, 'starting');
   try {
-    const options = { transport: load.transport, wire: { maxFrameSize: 16 * 1024 * 1024, ...load.wire } };
+    const options = { transport: load.transport, wire: { maxFrameSize: 16 * 1024 * 1024, ...load.wire }, ...(load.channels ? { channels: load.channels } : {}) };
     nodes.push(...(await startNodeRoles(ctx, ['sender', ...Array.from({ length: load.receivers ?? 1 }, (_, i) => `receiver${load.receivers ? i + 1 : ''}`)], options)));
     const [sender, ...receivers] = nodes as [StartedNode, ...StartedNode[]];
     const bytesPerMessage = wireBytes(load.messageBytes);
@@ -156,12 +160,12 @@ interface Target {
 }
 
 function targets(ctx: ScenarioContext): Target[] {
-  const wanted = ctx.transports ?? ['quic', 'quic-batch256k', 'tcp', 'webtransport'];
+  const wanted = ctx.transports ?? ['quic', 'quic-batch256k', 'quic-credit4m', 'tcp', 'webtransport'];
   const out: Target[] = [];
   for (const t of wanted) {
     const tuned = TUNED[t];
     if (tuned) {
-      out.push({ name: t, run: (c, size, label) => measureRuntime(c, { transport: tuned.transport, wire: tuned.wire, messageBytes: size, label }) });
+      out.push({ name: t, run: (c, size, label) => measureRuntime(c, { ...tuned, messageBytes: size, label }) });
     } else if (RUNTIME.includes(t as (typeof RUNTIME)[number])) {
       out.push({ name: t, run: (c, size, label) => measureRuntime(c, { transport: t, messageBytes: size, label }) });
       for (const b of BASELINES[t] ?? []) out.push({ name: b.name, run: (c, size, label) => measureRaw(c, b.kind, b.mode, size, label) });
