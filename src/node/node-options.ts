@@ -41,6 +41,8 @@ export interface NodeOptions {
   memoryNetwork?: MemoryNetwork;
   /** Options passed to the quic transport (see QuicTransportOptions). */
   quic?: Record<string, unknown>;
+  /** Options passed to the webtransport transport (see WebTransportOptions). */
+  webtransport?: Record<string, unknown>;
   /** Options passed to the tcp transport (see TcpTransportOptions). */
   tcp?: Record<string, unknown>;
   /** Channels besides `default` (which always exists). Default: none. */
@@ -98,6 +100,7 @@ export interface ResolvedNodeOptions {
   readonly transport: TransportKind | Transport;
   readonly memoryNetwork: MemoryNetwork | undefined;
   readonly quic: Record<string, unknown>;
+  readonly webtransport: Record<string, unknown>;
   readonly tcp: Record<string, unknown>;
   readonly channels: ResolvedChannel[];
   readonly broadcast: Record<string, unknown>;
@@ -119,7 +122,7 @@ export interface ResolvedNodeOptions {
 }
 
 const KEYS = [
-  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'tcp', 'channels', 'broadcast',
+  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'webtransport', 'tcp', 'channels', 'broadcast',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
   'clock', 'random', 'delivery', 'compression', 'security', 'logLevel', 'logger',
 ] as const;
@@ -169,6 +172,7 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     transport: (transport as TransportKind | Transport | undefined) ?? 'quic',
     memoryNetwork: raw.memoryNetwork as MemoryNetwork | undefined,
     quic: objectOption('quic', raw.quic),
+    webtransport: objectOption('webtransport', raw.webtransport),
     tcp: objectOption('tcp', raw.tcp),
     channels: resolveChannels(raw.channels as Array<ChannelOptions | string> | undefined),
     broadcast: resolveBroadcastChannels(raw.broadcast, raw.channels as Array<ChannelOptions | string> | undefined),

@@ -10,6 +10,18 @@ export function defaultMemoryNetwork(): MemoryNetwork {
   return sharedMemoryNetwork;
 }
 
+let sharedIdentity: Promise<{ certificate: { certificatePem: string; privateKeyPem: string }; serverCertificateHashes: Uint8Array[] }> | undefined;
+
+function sharedWebTransportIdentity(): NonNullable<typeof sharedIdentity> {
+  sharedIdentity ??= (async () => {
+    const { selfSignedCertificate } = await import('../security/certificates.js');
+    const made = await selfSignedCertificate();
+    const certificate = { certificatePem: made.certificatePem, privateKeyPem: made.privateKeyPem };
+    return { certificate, serverCertificateHashes: [made.sha256] };
+  })();
+  return sharedIdentity;
+}
+
 /**
  * The transport a node asked for. Each is imported only when chosen: the QUIC binding is a
  * native module, and the WebTransport package prints a loader banner at import.
@@ -27,12 +39,20 @@ export async function createTransport(options: ResolvedNodeOptions): Promise<Tra
     }
     case 'webtransport': {
       const mod = await import('../transport/webtransport/webtransport-transport.js');
-      return mod.createWebTransportTransport(options.quic);
+      // WebTransport pins server certificates by hash. Without one configured, the nodes of
+      // this process share one self-signed certificate so they can reach each other; across
+      // processes, configure `webtransport.certificate` and `serverCertificateHashes`.
+      const wt = options.webtransport.certificate ? options.webtransport : { ...(await sharedWebTransportIdentity()), ...options.webtransport };
+      return mod.createWebTransportTransport(wt);
     }
     case 'quic':
     default: {
       const { QuicTransport } = await import('../transport/quic/quic-transport.js');
-      return QuicTransport.create(options.quic);
+      // Streams a peer may open must cover every lane (Σ parallelism), with room for lanes
+      // being reopened; unless the user chose a number.
+      const lanes = options.channels.reduce((n, c) => n + c.parallelism, 0);
+      const quic = { maxConcurrentStreams: Math.max(256, 2 * lanes + 16), ...options.quic };
+      return QuicTransport.create(quic);
     }
   }
 }
