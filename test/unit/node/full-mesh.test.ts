@@ -97,4 +97,26 @@ describe('full-mesh peer service', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(events, ['up b@mem', 'down b@mem']);
   });
+
+  it('keeps monitors across a restart of the peer service (leave, then join again)', async () => {
+    const net = new MemoryNetwork();
+    const a = await start(net, 'a');
+    const b = await start(net, 'b');
+    b.join(a.nodeSpec());
+    await eventually(() => a.members().length === 2 && b.members().length === 2, 'joined');
+    const isType = (t: string) => (m: unknown) => (m as { type: string }).type === t;
+    a.monitorNodes(true);
+    const local = a.spawnMailbox();
+    const localRef = a.monitor(local.pid);
+    await a.leave();
+    await a.receive({ match: isType('nodedown') });
+    assert.deepEqual(a.members(), ['a@mem']);
+    b.join(a.nodeSpec());
+    const up = await a.receive<{ type: string; node: string }>({ match: isType('nodeup') });
+    assert.equal(up.node, 'b@mem', 'the node subscription outlived the peer-service restart');
+    local.exit('done');
+    const down = await a.receive<{ type: string; ref: string; reason: unknown }>({ match: isType('DOWN') });
+    assert.equal(down.ref, localRef);
+    assert.equal(down.reason, 'done');
+  });
 });
