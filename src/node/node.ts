@@ -21,6 +21,8 @@ import {
   isPid,
   isReference,
   isRemoteRef,
+  encodeRef,
+  toRemoteRef,
   parseRef,
   ref as refUri,
   registeredName,
@@ -354,6 +356,19 @@ export class Node {
   /** Receive in the calling process (or the shell process, outside any). */
   receive<T = unknown>(options?: ReceiveOptions<T>): Promise<T> {
     return this.currentProcess().receive<T>(options);
+  }
+
+  /**
+   * The wire/storage form of a ref under this node's `remoteRefs` options: padded to 65 bytes
+   * when `remoteRefBinaryPadding` is on (Partisan's fixed-width URIs), else the ref itself.
+   */
+  encodeRef(remote: RemoteRef): string {
+    return encodeRef(remote, this.options.remoteRefs);
+  }
+
+  /** A ref from its wire/storage form (padded or not); malformed input throws ERR_INVALID_REF. */
+  decodeRef(text: string): RemoteRef {
+    return toRemoteRef(text);
   }
 
   makeRef(): Ref {

@@ -134,3 +134,18 @@ describe('node on the memory transport', () => {
     assert.equal(nu.type === 'nodeup' && nu.node, 'b@mem');
   });
 });
+
+describe('remote ref encoding', () => {
+  it('pads refs to 65 bytes when remoteRefBinaryPadding is on, and reads both forms back', async () => {
+    const memoryNetwork = new MemoryNetwork();
+    const padded = await startNode({ name: 'p@mem', host: 'p', transport: 'memory', memoryNetwork, remoteRefs: { remoteRefBinaryPadding: true } });
+    const plain = await startNode({ name: 'q@mem', host: 'q', transport: 'memory', memoryNetwork });
+    nodes.push(padded, plain);
+    const pid = padded.self();
+    const wire = padded.encodeRef(pid);
+    assert.equal(Buffer.byteLength(wire), 65);
+    assert.equal(plain.decodeRef(wire), pid);
+    assert.equal(plain.encodeRef(pid), pid);
+    assert.throws(() => plain.decodeRef('partisan:pid:nope'), (err: unknown) => isPartisanError(err, 'ERR_INVALID_REF'));
+  });
+});
