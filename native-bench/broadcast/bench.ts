@@ -50,7 +50,7 @@ export interface BroadcastBenchOptions {
   recordBytes?: number;
   /** Records per origin call in the closed loop. Default 500. */
   chunk?: number;
-  /** Records in flight (sent, not yet delivered at the slowest receiver). Default 4,000. */
+  /** Records in flight (sent, not yet delivered at the slowest receiver), at most 8,000. Default 4,000. */
   window?: number;
   /** Offered load of the latency phase, records/s. Default 1,000. */
   latencyRate?: number;
@@ -85,6 +85,9 @@ export function resolveBroadcastBenchOptions(o: BroadcastBenchOptions = {}): Bro
   const chunk = positive('chunk', o.chunk, 500);
   const window = positive('window', o.window, 4_000);
   if (window < chunk) throw new RangeError('window: expected at least chunk');
+  // Receivers count deliveries on their subscription, whose buffers hold 10,000 updates (drop-oldest):
+  // more in flight could overflow them, and a dropped update would look like a lost record.
+  if (window > 8_000) throw new RangeError('window: at most 8000 (subscriber buffers hold 10,000 updates)');
   const r: Omit<BroadcastBenchResolvedOptions, 'method'> = {
     quick,
     nodes,
@@ -104,7 +107,7 @@ export function resolveBroadcastBenchOptions(o: BroadcastBenchOptions = {}): Bro
   return {
     ...r,
     method:
-      `one origin, N − 1 receivers, each a fresh node process per variant (${r.transport}, ${r.peerService}, channel gps, latestPosition, Plumtree defaults); ` +
+      `one origin and N receivers, each a fresh node process per variant (${r.transport}, ${r.peerService}, channel gps, latestPosition, Plumtree defaults); ` +
       `${r.warmupRecords} warm-up records, then ${r.records} records closed loop (${r.chunk} per origin call, at most ${r.window} undelivered at the slowest receiver), ` +
       `then ${r.latencyRate} records/s for ${r.latencyMs} ms open loop. Records of ${r.recordBytes} B (msgpack), one vehicle each. ` +
       'deliveries = records reaching receivers\u2019 subscriptions; latency = subscriber receive time − sentAt stamped at broadcast() (wall clock, one machine), hdr-histogram-js merged over receivers; ' +
