@@ -6,7 +6,8 @@
  * Delays are a FIFO with one timer (a constant delay keeps due times in order), not a timer
  * per packet. Timer granularity is ~1 ms, so small delays round up; the scenario reports the
  * RTT it asked for and the idle latency it measured. It runs in its own process so its work
- * is charged to neither endpoint. TCP pauses a side once 4 MiB wait in the delay line
+ * is charged to neither endpoint. UDP sockets get 4 MiB buffers (the kernel caps them at
+ * net.core.rmem_max/wmem_max); `stats` counts what passed. TCP pauses a side once 4 MiB wait in the delay line
  * (a bounded network buffer, not an unbounded one).
  */
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
@@ -60,12 +61,16 @@ class DelayLine {
   };
 }
 
+const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 let closers: Array<() => void> = [];
 const stats = { packets: 0, bytes: 0 };
 
 /** UDP: one upstream socket per client address (a NAT), datagrams delayed both ways. */
 async function udp(targetPort: number, delayMs: number): Promise<number> {
-  const front = createSocket('udp4');
+  // Large socket buffers (capped by net.core.rmem_max/wmem_max): the proxy must not be where
+  // datagrams are lost, or QUIC's congestion control measures the proxy, not the path.
+  const udpSocket = (): UdpSocket => createSocket({ type: 'udp4', recvBufferSize: UDP_BUFFER_BYTES, sendBufferSize: UDP_BUFFER_BYTES });
+  const front = udpSocket();
   const upstream = new Map<string, UdpSocket>();
   const toServer = new DelayLine(delayMs);
   const toClient = new DelayLine(delayMs);
@@ -73,7 +78,7 @@ async function udp(targetPort: number, delayMs: number): Promise<number> {
     const key = `${client.address}:${client.port}`;
     let up = upstream.get(key);
     if (!up) {
-      const u = createSocket('udp4');
+      const u = udpSocket();
       u.on('message', (reply: Buffer) => {
         stats.packets++;
         stats.bytes += reply.length;

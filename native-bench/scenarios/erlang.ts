@@ -169,6 +169,8 @@ export async function runErlang(ctx: ScenarioContext): Promise<BenchDocument> {
         });
         ctx.progress.log(`${variant}: gps p99 ${ms(l.p99)} ms`);
       }
+      // --quick (smoke tests): the partisan-ts side of hol is the hol scenario's own code path.
+      if (ctx.quick) continue;
       const pv = bulkBytes === 0 ? 'quic-idle' : `quic-channels/bulk-${sizeLabel(bulkBytes)}`;
       const metrics = await attempt(ctx, skipped, pv, () => runChannels(ctx, { variant: bulkBytes === 0 ? 'quic-idle' : 'quic-channels', bulkBytes, rttMs: 0, gpsRate }, pv));
       if (metrics) runs.push({ variant: pv, system: 'partisan-ts', load: 'hol', bulkBytes, metrics });

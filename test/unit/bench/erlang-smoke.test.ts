@@ -12,7 +12,7 @@ it('erlang --quick measures distributed Erlang and partisan-ts side by side (or 
     return;
   }
   assert.deepEqual(doc.skipped, []);
-  assert.deepEqual(variants(doc), ['erlang-dist/bulk-512KiB', 'erlang-dist/idle', 'erlang/p2p/100B', 'partisan-quic/p2p/100B', 'quic-channels/bulk-512KiB', 'quic-idle']);
+  assert.deepEqual(variants(doc), ['erlang-dist/bulk-512KiB', 'erlang-dist/idle', 'erlang/p2p/100B', 'partisan-quic/p2p/100B']);
   const p2p = doc.runs.find((r) => r.variant === 'erlang/p2p/100B')!;
   assert.ok((p2p.metrics.msgsPerSec ?? 0) > 0);
   const bulk = doc.runs.find((r) => r.variant === 'erlang-dist/bulk-512KiB')!;

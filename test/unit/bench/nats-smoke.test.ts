@@ -12,7 +12,7 @@ it('nats --quick measures NATS and partisan-ts side by side (or says why not)', 
     return;
   }
   assert.deepEqual(doc.skipped, []);
-  assert.deepEqual(variants(doc), ['nats/fanout-2', 'nats/p2p', 'partisan-quic/fanout-2', 'partisan-quic/p2p']);
+  assert.deepEqual(variants(doc), ['nats/fanout-2', 'nats/p2p', 'partisan-quic/p2p']);
   for (const run of doc.runs) assert.ok((run.metrics.msgsPerSec ?? 0) > 0, run.variant);
   assert.ok(doc.runs.find((r) => r.variant === 'nats/p2p')!.metrics.processes?.some((p) => p.role === 'nats-server'));
 });
