@@ -26,6 +26,8 @@ export interface NodeSpec {
   readonly listenAddrs: readonly ListenAddr[];
   /** Channel names this node serves; absent means "the cluster's configured channels". */
   readonly channels?: readonly string[];
+  /** Role for the client/server peer service (Partisan's `tag`): 'server' or 'client'. */
+  readonly tag?: string;
 }
 
 const NODE_NAME = /^[^\s@]+@[^\s@]+$/;
@@ -45,7 +47,7 @@ export function isNodeName(value: unknown): value is NodeName {
 /** Same name, same addresses in the same order, same channel set. */
 export function specsEqual(a: NodeSpec, b: NodeSpec): boolean {
   if (a === b) return true;
-  if (a.name !== b.name || a.listenAddrs.length !== b.listenAddrs.length) return false;
+  if (a.name !== b.name || a.tag !== b.tag || a.listenAddrs.length !== b.listenAddrs.length) return false;
   for (let i = 0; i < a.listenAddrs.length; i++) {
     const x = a.listenAddrs[i]!;
     const y = b.listenAddrs[i]!;
@@ -75,7 +77,9 @@ export function parseNodeSpec(value: unknown): NodeSpec {
     if (typeof addr.port !== 'number' || !Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) return bad('address port');
     return { host: addr.host, port: addr.port };
   });
-  if (v.channels === undefined) return { name: v.name, listenAddrs };
+  if (v.tag !== undefined && (typeof v.tag !== 'string' || v.tag.length > 64)) return bad('tag is not a short string');
+  const tag = v.tag === undefined ? {} : { tag: v.tag as string };
+  if (v.channels === undefined) return { name: v.name, listenAddrs, ...tag };
   if (!Array.isArray(v.channels) || !v.channels.every((c) => typeof c === 'string')) return bad('channels is not a list of names');
-  return { name: v.name, listenAddrs, channels: [...(v.channels as string[])] };
+  return { name: v.name, listenAddrs, channels: [...(v.channels as string[])], ...tag };
 }

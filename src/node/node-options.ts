@@ -53,6 +53,11 @@ export interface NodeOptions {
    * Default: none.
    */
   broadcast?: Record<string, unknown>;
+  /**
+   * This node's role for `peerService: 'clientServer'` — 'server' (connects to everyone) or
+   * 'client' (connects to servers only) — as Partisan's `tag`. Default: env PARTISAN_TAG, else none.
+   */
+  tag?: string;
   /** Membership strategy. Default 'fullMesh'. */
   peerService?: PeerServiceKind;
   /** Peer-service specific settings (gossip period, HyParView view sizes, …). */
@@ -104,6 +109,7 @@ export interface ResolvedNodeOptions {
   readonly tcp: Record<string, unknown>;
   readonly channels: ResolvedChannel[];
   readonly broadcast: Record<string, unknown>;
+  readonly tag: string | undefined;
   readonly peerService: PeerServiceKind;
   readonly membership: Record<string, unknown>;
   readonly wire: WireLimits;
@@ -122,7 +128,7 @@ export interface ResolvedNodeOptions {
 }
 
 const KEYS = [
-  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'webtransport', 'tcp', 'channels', 'broadcast',
+  'name', 'host', 'port', 'listenAddrs', 'clusterId', 'transport', 'memoryNetwork', 'quic', 'webtransport', 'tcp', 'channels', 'broadcast', 'tag',
   'peerService', 'membership', 'wire', 'keepalive', 'maxPeers', 'mailboxCapacity', 'remoteRefs', 'authenticator',
   'clock', 'random', 'delivery', 'compression', 'security', 'logLevel', 'logger',
 ] as const;
@@ -175,6 +181,7 @@ export function resolveNodeOptions(options: NodeOptions = {}): ResolvedNodeOptio
     webtransport: objectOption('webtransport', raw.webtransport),
     tcp: objectOption('tcp', raw.tcp),
     channels: resolveChannels(raw.channels as Array<ChannelOptions | string> | undefined),
+    tag: raw.tag === undefined && process.env.PARTISAN_TAG === undefined ? undefined : stringOption('tag', raw.tag ?? process.env.PARTISAN_TAG, '', /^[A-Za-z0-9_.-]{1,64}$/),
     broadcast: resolveBroadcastChannels(raw.broadcast, raw.channels as Array<ChannelOptions | string> | undefined),
     peerService: enumOption<PeerServiceKind>('peerService', raw.peerService, 'fullMesh', ['fullMesh', 'hyparview', 'clientServer', 'static']),
     membership: objectOption('membership', raw.membership),

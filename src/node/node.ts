@@ -147,7 +147,12 @@ export class Node {
     this.logger = logger;
     this.incarnation = options.clock.wallNow();
     this.channelsByName = new Map(options.channels.map((c) => [c.name, c]));
-    this.spec_ = { name: options.name as NodeName, listenAddrs: options.listenAddrs, channels: options.channels.map((c) => c.name) };
+    this.spec_ = {
+      name: options.name as NodeName,
+      listenAddrs: options.listenAddrs,
+      channels: options.channels.map((c) => c.name),
+      ...(options.tag !== undefined ? { tag: options.tag } : {}),
+    };
     this.connectionTable = ConnectionTable.create({ maxPeers: options.maxPeers, channels: options.channels });
     this.processes = new ProcessTable(options.name as NodeName, options.clock, options.mailboxCapacity);
     this.shell = this.processes.create();
@@ -232,7 +237,7 @@ export class Node {
     try {
       const bound = await node.manager.start(resolved.listenAddrs);
       node.spec_ = { ...node.spec_, listenAddrs: bound };
-      node.manager.setSpec({ name: node.spec_.name, listenAddrs: bound });
+      node.manager.setSpec(node.spec_);
       node.peerService = node.createPeerService();
     } catch (err) {
       await node.manager.stop();
@@ -974,6 +979,8 @@ export class Node {
         return new StaticPeerService(host);
       case 'fullMesh':
         return new FullMeshPeerService(host, this.incarnation, this.options.membership);
+      case 'clientServer':
+        return new FullMeshPeerService(host, this.incarnation, this.options.membership, true);
       case 'hyparview':
         return new HyParViewPeerService(host, this.incarnation, this.options.membership);
       default:

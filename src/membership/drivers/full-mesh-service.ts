@@ -22,9 +22,13 @@ interface GossipBody {
  * The full-mesh peer service (Partisan's pluggable manager with the full membership strategy):
  * drives `FullMeshMembership`, keeps a connection to every member, gossips state on change and
  * every `gossipIntervalMs`. Gossip for a node not yet connected waits for its connection.
+ *
+ * With `clientServer` it is Partisan's client/server manager: membership is still gossiped,
+ * but a node tagged `client` connects only to `server` nodes and sees only them as members
+ * (servers connect to everyone), so many clients cost servers one connection each.
  */
 export class FullMeshPeerService implements PeerService {
-  readonly kind = 'fullMesh' as const;
+  readonly kind: 'fullMesh' | 'clientServer';
   private readonly sm: FullMeshMembership;
   private readonly gossipIntervalMs: number;
   private readonly leaveFlushMs: number;
@@ -32,17 +36,28 @@ export class FullMeshPeerService implements PeerService {
   private timer: TimerHandle | undefined;
   private members_: NodeName[];
 
+  private readonly isClient: boolean;
+
   constructor(
     private readonly host: PeerServiceHost,
     incarnation: number,
     options: Record<string, unknown> = {},
+    clientServer = false,
   ) {
     const raw = objectOption('membership', options);
     rejectUnknownKeys('membership', raw, ['gossipIntervalMs', 'leaveFlushMs']);
     this.gossipIntervalMs = intOption('membership.gossipIntervalMs', raw.gossipIntervalMs, 10_000, 10, 3_600_000);
     this.leaveFlushMs = intOption('membership.leaveFlushMs', raw.leaveFlushMs, 2_000, 0, 60_000);
     this.sm = new FullMeshMembership({ self: host.spec(), incarnation });
-    this.members_ = this.sm.members();
+    this.kind = clientServer ? 'clientServer' : 'fullMesh';
+    this.isClient = clientServer && host.spec().tag === 'client';
+    this.members_ = this.visible(this.sm.members());
+  }
+
+  /** A client sees and connects to servers only (Partisan: members() on a client = servers + self). */
+  private visible(names: NodeName[]): NodeName[] {
+    if (!this.isClient) return names;
+    return names.filter((n) => n === this.host.name || this.sm.spec(n)?.tag === 'server');
   }
 
   start(): void {
@@ -69,11 +84,11 @@ export class FullMeshPeerService implements PeerService {
   }
 
   members(): NodeName[] {
-    return this.sm.members();
+    return this.visible(this.sm.members());
   }
 
   member(node: NodeName): boolean {
-    return this.sm.member(node);
+    return this.sm.member(node) && this.visible([node]).length === 1;
   }
 
   membersForOrchestration(): NodeSpec[] {
@@ -143,22 +158,22 @@ export class FullMeshPeerService implements PeerService {
           closing.push(this.closeAfterFlush(a.node));
           break;
         case 'membersChanged':
-          this.members_ = a.members;
-          this.host.membersChanged(a.members);
-          break;
         case 'selfRemoved':
-          this.members_ = this.sm.members();
+          this.members_ = this.visible(this.sm.members());
           this.host.membersChanged(this.members_);
           break;
         case 'connect':
           break; // covered by maintain() below
       }
     }
-    this.host.maintain([...this.sm.peers(), ...this.sm.pending()]);
+    const peers = this.isClient ? this.sm.peers().filter((p) => p.tag === 'server') : this.sm.peers();
+    this.host.maintain([...peers, ...this.sm.pending()]);
     return Promise.all(closing).then(() => undefined);
   }
 
   private trySend(node: NodeName, body: GossipBody): void {
+    // A client keeps no connection to other clients: its gossip goes to servers only.
+    if (this.isClient && this.sm.member(node) && this.sm.spec(node)?.tag !== 'server') return;
     if (!this.host.isConnected(node)) {
       // Newest state wins; a join request stays a join request.
       const prev = this.waitingGossip.get(node);

@@ -120,3 +120,26 @@ describe('full-mesh peer service', () => {
     assert.equal(down.reason, 'done');
   });
 });
+
+describe('client/server peer service', () => {
+  it('connects clients to servers only, and shows clients only the servers', async () => {
+    const net = new MemoryNetwork();
+    const mk = async (name: string, tag: string) => {
+      const n = await startNode({ name: `${name}@mem`, host: name, transport: 'memory', memoryNetwork: net, peerService: 'clientServer', tag, membership: { gossipIntervalMs: 200 } });
+      nodes.push(n);
+      return n;
+    };
+    const s1 = await mk('s1', 'server');
+    const s2 = await mk('s2', 'server');
+    const c1 = await mk('c1', 'client');
+    const c2 = await mk('c2', 'client');
+    s2.join(s1.nodeSpec());
+    c1.join(s1.nodeSpec());
+    c2.join(s2.nodeSpec());
+    await eventually(() => s1.members().length === 4 && s2.members().length === 4, 'servers see everyone');
+    await eventually(() => JSON.stringify(c1.members()) === JSON.stringify(['c1@mem', 's1@mem', 's2@mem']), 'a client sees the servers');
+    await eventually(() => s1.nodes().length === 3 && c1.nodes().length === 2 && c2.nodes().length === 2, 'connections: servers to all, clients to servers');
+    assert.ok(!c1.isConnected('c2@mem'), 'clients never connect to each other');
+    assert.deepEqual(c1.nodeSpec().tag, 'client');
+  });
+});
