@@ -305,6 +305,8 @@ export const p2p: Scenario = {
     const lines = [
       p2pTable(doc),
       '',
+      '`quinn-binding` writes pre-encoded ~64 KiB batches of the same Message frames the runtime writes (the wire ceiling); `+msgpack` also encodes every batch from fresh records and decodes every frame (the ceiling with the codec, without the runtime); `node-net` the same over one TCP socket. `quic-batch256k` and `quic-credit4m` are the runtime with 256 KiB writes or 4 MiB of receiver credit instead of the defaults (proposed changes). Latency is under flat-out load, so it is mostly time queued behind the sender\'s bounded outbound queue. Each variant ran 3× interleaved when `--repeat 3`; the median is shown.',
+      '',
       'Runtime throughput as a fraction of the raw transport moving the same frames (same run):',
       '',
       ratioTable(doc),
