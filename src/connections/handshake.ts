@@ -170,22 +170,25 @@ function checkVersionAndCluster(body: { version: number; clusterId: string; node
   }
 }
 
-/** Dialer side: open the first stream, say hello, wait for welcome. */
-export async function dialHandshake(connection: TransportConnection, ctx: HandshakeContext, expect: string): Promise<HandshakeResult> {
-  const stream = await connection.openStream();
+/** What this node says about itself in hello and welcome alike. */
+function ownIdentity(ctx: HandshakeContext): Omit<WelcomeBody, 't'> {
   const cert = ctx.authenticator.certificate();
-  const hello: HelloBody = {
-    t: 'hello',
+  return {
     version: PROTOCOL_VERSION,
     clusterId: ctx.clusterId,
     node: ctx.node,
     spec: ctx.spec,
-    expect,
     incarnation: ctx.incarnation,
     channels: ctx.channels,
     ...(cert ? { cert } : {}),
     ...(ctx.localState ? { state: ctx.localState() } : {}),
   };
+}
+
+/** Dialer side: open the first stream, say hello, wait for welcome. */
+export async function dialHandshake(connection: TransportConnection, ctx: HandshakeContext, expect: string): Promise<HandshakeResult> {
+  const stream = await connection.openStream();
+  const hello: HelloBody = { t: 'hello', expect, ...ownIdentity(ctx) };
   await writeHandshake(stream, hello, ctx.maxFrameSize);
   const { frame, rest } = await readFirstFrame(stream, ctx.maxFrameSize, ctx.maxHandshakeTime, ctx.clock);
   const body = handshakeOf(frame);
@@ -241,18 +244,7 @@ export async function acceptHandshake(
     await refuse(stream, code, (err as Error).message, ctx.maxFrameSize);
     throw err instanceof PartisanError ? err : new HandshakeError('ERR_HANDSHAKE_REFUSED', (err as Error).message, { cause: err });
   }
-  const cert = ctx.authenticator.certificate();
-  const welcome: WelcomeBody = {
-    t: 'welcome',
-    version: PROTOCOL_VERSION,
-    clusterId: ctx.clusterId,
-    node: ctx.node,
-    spec: ctx.spec,
-    incarnation: ctx.incarnation,
-    channels: ctx.channels,
-    ...(cert ? { cert } : {}),
-    ...(ctx.localState ? { state: ctx.localState() } : {}),
-  };
+  const welcome: WelcomeBody = { t: 'welcome', ...ownIdentity(ctx) };
   await writeHandshake(stream, welcome, ctx.maxFrameSize);
   return { peer, stream, rest };
 }

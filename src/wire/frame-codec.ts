@@ -295,116 +295,42 @@ function checkControl(value: unknown): ControlBody {
 }
 
 /**
- * Splits a byte stream into frames. Chunks may cut frames anywhere; frames wholly inside a
- * chunk are decoded in place, a frame spread over chunks is assembled into one buffer sized
- * from its header. The first bad frame throws a WireError and the decoder stays failed: the
- * caller closes the stream (a stream that lied once cannot be re-synchronised). Frames decoded
- * before the bad one in the same chunk are lost with it; the stream is closing anyway.
+ * Splits a byte stream into frames and decodes them. Chunks may cut frames anywhere; frames
+ * wholly inside a chunk are decoded in place, a frame spread over chunks is assembled into one
+ * buffer sized from its header (see FrameSplitter). The first bad frame throws a WireError and
+ * the decoder stays failed: the caller closes the stream (a stream that lied once cannot be
+ * re-synchronised). Frames decoded before the bad one in the same chunk are lost with it; the
+ * stream is closing anyway.
  */
 export class FrameDecoder {
-  private header = Buffer.alloc(FRAME_HEADER_BYTES);
-  private headerFill = 0;
-  private body: Buffer | undefined;
-  private bodyFill = 0;
-  private bodyType = 0;
+  private readonly splitter: FrameSplitter;
   private failed: WireError | undefined;
 
-  private out: Frame[] = [];
-
   constructor(
-    private readonly maxFrameSize: number,
+    maxFrameSize: number,
     private readonly counters?: WireCounters,
-  ) {}
+  ) {
+    this.splitter = new FrameSplitter(maxFrameSize, counters);
+  }
 
   /** True while a frame is partly received (useful to tell a clean end from a cut one). */
   get midFrame(): boolean {
-    return this.headerFill > 0 || this.body !== undefined;
+    return this.splitter.midFrame;
   }
 
   /** The frames completed by `chunk`, in order. Throws a WireError on the first bad frame. */
   push(chunk: Uint8Array): Frame[] {
     if (this.failed) throw this.failed;
-    if (this.counters) this.counters.bytesIn += chunk.length;
-    this.out = [];
+    const raw = this.splitter.push(chunk);
+    const out: Frame[] = new Array(raw.length);
     try {
-      this.consume(chunk);
+      for (let i = 0; i < raw.length; i++) out[i] = decodeRawFrame(raw[i]!);
     } catch (err) {
       this.failed = err instanceof WireError ? err : malformed(`frame decoding failed: ${(err as Error).message}`, err);
-      if (this.counters) {
-        if (this.failed.code === 'ERR_WIRE_FRAME_TOO_LARGE') this.counters.oversizedFrames++;
-        else this.counters.malformedFrames++;
-      }
+      if (this.counters) this.counters.malformedFrames++;
       throw this.failed;
     }
-    return this.out;
-  }
-
-  private consume(chunk: Uint8Array): void {
-    let offset = 0;
-    const end = chunk.length;
-    while (offset < end) {
-      if (this.body) {
-        const take = Math.min(end - offset, this.body.length - this.bodyFill);
-        this.body.set(chunk.subarray(offset, offset + take), this.bodyFill);
-        this.bodyFill += take;
-        offset += take;
-        if (this.bodyFill === this.body.length) {
-          const body = this.body;
-          this.body = undefined;
-          this.emit(this.bodyType, body);
-        }
-        continue;
-      }
-      if (this.headerFill === 0 && end - offset >= FRAME_HEADER_BYTES) {
-        // Fast path: the whole header is in this chunk.
-        const length = readLength(chunk, offset);
-        const type = chunk[offset + 4]!;
-        this.checkHeader(length, type);
-        offset += FRAME_HEADER_BYTES;
-        if (end - offset >= length) {
-          this.emit(type, chunk.subarray(offset, offset + length));
-          offset += length;
-        } else {
-          this.startBody(length, type);
-        }
-        continue;
-      }
-      const take = Math.min(end - offset, FRAME_HEADER_BYTES - this.headerFill);
-      this.header.set(chunk.subarray(offset, offset + take), this.headerFill);
-      this.headerFill += take;
-      offset += take;
-      if (this.headerFill === FRAME_HEADER_BYTES) {
-        this.headerFill = 0;
-        const length = this.header.readUInt32BE(0);
-        const type = this.header[4]!;
-        this.checkHeader(length, type);
-        if (length === 0) this.emit(type, new Uint8Array(0));
-        else this.startBody(length, type);
-      }
-    }
-  }
-
-  private checkHeader(length: number, type: number): void {
-    if (length > this.maxFrameSize) {
-      throw new WireError('ERR_WIRE_FRAME_TOO_LARGE', `incoming frame of ${length} bytes exceeds maxFrameSize ${this.maxFrameSize}`, {
-        details: { size: length, maxFrameSize: this.maxFrameSize },
-      });
-    }
-    if (!isFrameType(type)) {
-      throw new WireError('ERR_WIRE_UNKNOWN_FRAME_TYPE', `unknown frame type 0x${type.toString(16)}`, { details: { type } });
-    }
-  }
-
-  private startBody(length: number, type: number): void {
-    this.body = Buffer.allocUnsafe(length);
-    this.bodyFill = 0;
-    this.bodyType = type;
-  }
-
-  private emit(type: number, body: Uint8Array): void {
-    const frame = decodeFrameBody(type, body);
-    if (this.counters) this.counters.framesIn++;
-    this.out.push(frame);
+    return out;
   }
 }
 
@@ -449,6 +375,11 @@ export class FrameSplitter {
     private readonly maxFrameSize: number,
     private readonly counters?: WireCounters,
   ) {}
+
+  /** True while a frame is partly received. */
+  get midFrame(): boolean {
+    return this.headerFill > 0 || this.body !== undefined;
+  }
 
   /** Whole frames (header included) completed by `chunk`. Throws a WireError on a bad header. */
   push(chunk: Uint8Array): Uint8Array[] {
