@@ -46,7 +46,8 @@ export class BenchChild {
   /** Fork `script` (a TypeScript role script calling serve()) and wait until it is listening. */
   static async start(role: string, script: string, options: BenchChildOptions = {}): Promise<BenchChild> {
     const child = fork(script, options.args ?? [], {
-      execArgv: ['--import', 'tsx', ...(options.execArgv ?? [])],
+      // BENCH_NODE_FLAGS (e.g. "--trace-gc") reaches every role process: NODE_OPTIONS refuses most V8 flags.
+      execArgv: ['--import', 'tsx', ...(options.execArgv ?? []), ...(process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [])],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, PARTISAN_LOG_LEVEL: process.env.PARTISAN_LOG_LEVEL ?? 'warn', ...options.env },
     });
