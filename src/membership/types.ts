@@ -51,7 +51,7 @@ export function specsEqual(a: NodeSpec, b: NodeSpec): boolean {
   for (let i = 0; i < a.listenAddrs.length; i++) {
     const x = a.listenAddrs[i]!;
     const y = b.listenAddrs[i]!;
-    if (x.host !== y.host || x.port !== y.port) return false;
+    if (x.host !== y.host || x.port !== y.port || x.certHash !== y.certHash) return false;
   }
   const ca = a.channels ? [...a.channels].sort() : undefined;
   const cb = b.channels ? [...b.channels].sort() : undefined;
@@ -75,7 +75,9 @@ export function parseNodeSpec(value: unknown): NodeSpec {
     const addr = a as Record<string, unknown> | null;
     if (addr === null || typeof addr !== 'object' || typeof addr.host !== 'string') return bad('address host');
     if (typeof addr.port !== 'number' || !Number.isInteger(addr.port) || addr.port < 0 || addr.port > 65535) return bad('address port');
-    return { host: addr.host, port: addr.port };
+    if (addr.certHash === undefined) return { host: addr.host, port: addr.port };
+    if (typeof addr.certHash !== 'string' || !/^[0-9a-f]{64}$/.test(addr.certHash)) return bad('address certHash');
+    return { host: addr.host, port: addr.port, certHash: addr.certHash };
   });
   if (v.tag !== undefined && (typeof v.tag !== 'string' || v.tag.length > 64)) return bad('tag is not a short string');
   const tag = v.tag === undefined ? {} : { tag: v.tag as string };

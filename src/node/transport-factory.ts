@@ -10,18 +10,6 @@ export function defaultMemoryNetwork(): MemoryNetwork {
   return sharedMemoryNetwork;
 }
 
-let sharedIdentity: Promise<{ certificate: { certificatePem: string; privateKeyPem: string }; serverCertificateHashes: Uint8Array[] }> | undefined;
-
-function sharedWebTransportIdentity(): NonNullable<typeof sharedIdentity> {
-  sharedIdentity ??= (async () => {
-    const { selfSignedCertificate } = await import('../security/certificates.js');
-    const made = await selfSignedCertificate();
-    const certificate = { certificatePem: made.certificatePem, privateKeyPem: made.privateKeyPem };
-    return { certificate, serverCertificateHashes: [made.sha256] };
-  })();
-  return sharedIdentity;
-}
-
 /**
  * The transport a node asked for. Each is imported only when chosen: the QUIC binding is a
  * native module, and the WebTransport package prints a loader banner at import.
@@ -39,11 +27,9 @@ export async function createTransport(options: ResolvedNodeOptions): Promise<Tra
     }
     case 'webtransport': {
       const mod = await import('../transport/webtransport/webtransport-transport.js');
-      // WebTransport pins server certificates by hash. Without one configured, the nodes of
-      // this process share one self-signed certificate so they can reach each other; across
-      // processes, configure `webtransport.certificate` and `serverCertificateHashes`.
-      const wt = options.webtransport.certificate ? options.webtransport : { ...(await sharedWebTransportIdentity()), ...options.webtransport };
-      return mod.createWebTransportTransport(wt);
+      // WebTransport pins server certificates by hash: each listen address carries its
+      // certificate's hash (`certHash`), so node specs tell dialers what to pin.
+      return mod.createWebTransportTransport(options.webtransport);
     }
     case 'quic':
     default: {

@@ -19,6 +19,12 @@
 export interface HostPort {
   host: string;
   port: number;
+  /**
+   * SHA-256 of the listener's TLS certificate, hex, for transports that pin certificates by
+   * hash (WebTransport; libp2p's `/certhash`). Listeners that have one report it in `address`,
+   * so it travels in node specs; a dial uses it when present.
+   */
+  certHash?: string;
 }
 
 export type TransportName = 'quic' | 'tcp' | 'webtransport' | 'memory';

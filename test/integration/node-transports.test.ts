@@ -31,3 +31,22 @@ for (const transport of ['quic', 'tcp', 'webtransport'] as const) {
     });
   });
 }
+
+describe('webtransport across processes', () => {
+  it('connects two node processes: the spec carries the certificate hash to pin', async () => {
+    const { NodeProcess, eventually } = await import('./harness/node-process.js');
+    const a = await NodeProcess.start({ name: 'wa@127.0.0.1', transport: 'webtransport' });
+    const b = await NodeProcess.start({ name: 'wb@127.0.0.1', transport: 'webtransport' });
+    try {
+      assert.match(a.spec.listenAddrs[0]!.certHash ?? '', /^[0-9a-f]{64}$/);
+      await b.call('sink', 'sink', { keepSeqs: true });
+      await a.call('join', b.spec);
+      await eventually(() => a.call<boolean>('isConnected', b.name), 'connected over webtransport', 20_000);
+      await a.call('send', { name: 'sink', node: b.name }, 100, {});
+      await eventually(async () => (await b.call<{ count: number }>('sinkState', 'sink')).count === 100, 'messages arrive');
+    } finally {
+      await a.kill();
+      await b.kill();
+    }
+  });
+});

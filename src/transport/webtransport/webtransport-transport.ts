@@ -371,6 +371,8 @@ class WtListener implements TransportListener {
     private readonly options: ResolvedWebTransportOptions,
     private readonly onConnection: (connection: TransportConnection) => void,
     private readonly onClosed: () => void,
+    /** Our certificate's hash, published in `address` so peers can pin it. */
+    private readonly certHash: string,
   ) {}
 
   async start(address: HostPort): Promise<void> {
@@ -390,7 +392,7 @@ class WtListener implements TransportListener {
       session.once('close', () => this.http2Sessions.delete(session));
     });
     const bound = this.server.address();
-    this.address = { host: bound?.host ?? address.host, port: bound?.port ?? address.port };
+    this.address = { host: bound?.host ?? address.host, port: bound?.port ?? address.port, certHash: this.certHash };
     void this.acceptSessions(sessions);
   }
 
@@ -476,7 +478,7 @@ export class WebTransportTransport implements Transport {
       const { certificateSha256, pemToDer } = await import('../../security/certificates.js');
       ownHash = certificateSha256(pemToDer(certificate.certificatePem));
     }
-    return new WebTransportTransport(lib, mode, resolved, certificate, resolved.serverCertificateHashes ?? [ownHash]);
+    return new WebTransportTransport(lib, mode, resolved, certificate, resolved.serverCertificateHashes ?? [ownHash], ownHash);
   }
 
   private constructor(
@@ -486,6 +488,7 @@ export class WebTransportTransport implements Transport {
     readonly options: ResolvedWebTransportOptions,
     private readonly certificate: { certificatePem: string; privateKeyPem: string },
     private readonly trustedHashes: readonly Uint8Array[],
+    private readonly ownHash: Uint8Array,
   ) {}
 
   /** Flow-control settings both ends must agree on (see sessionWindowBytes). */
@@ -511,7 +514,7 @@ export class WebTransportTransport implements Transport {
       privKey: this.certificate.privateKeyPem,
       ...this.flowControl(),
     });
-    const listener: WtListener = new WtListener(server, this.options, onConnection, () => this.listeners.delete(listener));
+    const listener: WtListener = new WtListener(server, this.options, onConnection, () => this.listeners.delete(listener), Buffer.from(this.ownHash).toString('hex'));
     await listener.start(address);
     this.listeners.add(listener);
     return listener;
@@ -524,7 +527,8 @@ export class WebTransportTransport implements Transport {
     const host = address.host.includes(':') ? `[${address.host}]` : address.host;
     const where = `${host}:${address.port}`;
     const session = new this.lib.WebTransport(`https://${where}${this.options.path}`, {
-      serverCertificateHashes: this.trustedHashes.map((value) => ({ algorithm: 'sha-256', value })),
+      // The address's own hash (from the peer's node spec) first; else the configured ones.
+      serverCertificateHashes: (address.certHash ? [Buffer.from(address.certHash, 'hex')] : this.trustedHashes).map((value) => ({ algorithm: 'sha-256', value })),
       ...(this.mode === 'http2' ? { forceReliable: true } : {}),
       // The package's own handshake timers (8 s and 2 s by default) would fire after our deadline.
       quicConnectTimeout: timeoutMs,
