@@ -9,8 +9,9 @@
  * - `quinn-binding+msgpack`: the same, but every batch encoded from fresh records and every
  *   frame decoded: the ceiling including the codec, still without the runtime.
  * - `node-net`, `node-net+msgpack`: the same two over one plain TCP socket (tcp's ceiling).
- * - `quic-batch256k`, `quic-credit4m`: the runtime with 256 KiB writes, or 4 MiB of receiver
- *   credit, instead of the defaults (proposed changes, sized against the default in one run).
+ * - `quic-batch256k`, `quic-credit4m`, `quic-queue4k`: the runtime with 256 KiB writes, 4 MiB of
+ *   receiver credit, or a 4096-message outbound queue instead of the defaults (proposed
+ *   changes, sized against the default in one run).
  *
  * Issue 4's target: quic ≥ 1.2M msgs/s of 100-byte records on this 2-core machine.
  */
@@ -28,11 +29,14 @@ const RUNTIME = ['quic', 'tcp', 'webtransport'] as const;
 /**
  * Runtime variants with non-default settings, to size a proposed default in the same run:
  * `quic-batch256k` fills each native write to 256 KiB instead of 64 KiB; `quic-credit4m` gives
- * the channel 4 MiB of receiver credit instead of 1 MiB.
+ * the channel 4 MiB of receiver credit instead of 1 MiB; `quic-queue4k` bounds the outbound
+ * queue at 4096 messages instead of 65536 (a full queue of small live messages makes every
+ * young-generation GC copy them).
  */
 const TUNED: Record<string, { transport: string; wire?: Record<string, number>; channels?: Array<Record<string, unknown>> }> = {
   'quic-batch256k': { transport: 'quic', wire: { writeBatchBytes: 256 * 1024 } },
   'quic-credit4m': { transport: 'quic', channels: [{ name: 'default', creditBytes: 4 * 1024 * 1024 }] },
+  'quic-queue4k': { transport: 'quic', channels: [{ name: 'default', maxQueueMessages: 4096 }] },
 };
 const BASELINES: Record<string, Array<{ name: string; kind: 'quinn-binding' | 'node-net'; mode: 'wire' | 'codec' }>> = {
   quic: [
@@ -160,7 +164,7 @@ interface Target {
 }
 
 function targets(ctx: ScenarioContext): Target[] {
-  const wanted = ctx.transports ?? ['quic', 'quic-batch256k', 'quic-credit4m', 'tcp', 'webtransport'];
+  const wanted = ctx.transports ?? ['quic', 'quic-batch256k', 'quic-credit4m', 'quic-queue4k', 'tcp', 'webtransport'];
   const out: Target[] = [];
   for (const t of wanted) {
     const tuned = TUNED[t];
@@ -305,7 +309,7 @@ export const p2p: Scenario = {
     const lines = [
       p2pTable(doc),
       '',
-      '`quinn-binding` writes pre-encoded ~64 KiB batches of the same Message frames the runtime writes (the wire ceiling); `+msgpack` also encodes every batch from fresh records and decodes every frame (the ceiling with the codec, without the runtime); `node-net` the same over one TCP socket. `quic-batch256k` and `quic-credit4m` are the runtime with 256 KiB writes or 4 MiB of receiver credit instead of the defaults (proposed changes). Latency is under flat-out load, so it is mostly time queued behind the sender\'s bounded outbound queue. Each variant ran 3× interleaved when `--repeat 3`; the median is shown.',
+      '`quinn-binding` writes pre-encoded ~64 KiB batches of the same Message frames the runtime writes (the wire ceiling); `+msgpack` also encodes every batch from fresh records and decodes every frame (the ceiling with the codec, without the runtime); `node-net` the same over one TCP socket. `quic-batch256k`, `quic-credit4m` and `quic-queue4k` are the runtime with 256 KiB writes, 4 MiB of receiver credit, or outbound queues bounded at 4096 messages (default 65536) instead of the defaults (proposed changes). Latency is under flat-out load, so it is mostly time queued behind the sender\'s bounded outbound queue. Each variant ran 3× interleaved when `--repeat 3`; the median is shown.',
       '',
       'Runtime throughput as a fraction of the raw transport moving the same frames (same run):',
       '',
