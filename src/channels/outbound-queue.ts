@@ -150,6 +150,9 @@ export class OutboundQueue<T> {
    * Drain up to `maxMessages` / `maxBytes` for one write, in order, appended to `out`. At least
    * one message is taken when any is queued, even if it alone is over `maxBytes`.
    */
+  /** Bytes (as enqueued) of what the last `take` removed. */
+  lastTakeBytes = 0;
+
   take(maxMessages = Infinity, maxBytes = Infinity, out: T[] = []): T[] {
     const items = this.items;
     const sizes = this.sizes;
@@ -170,6 +173,8 @@ export class OutboundQueue<T> {
       n++;
     }
     this.counters.sent += n;
+    this.lastTakeBytes = b;
+    // Blocked senders move in only now, after the taken bytes were counted.
     if (n > 0 && this.waitHead < this.waiters.length) this.admitWaiters();
     return out;
   }

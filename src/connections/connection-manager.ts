@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 import { HandshakeError, PartisanError, TransportError, WireError, isPartisanError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
 import {
+  BufferPool,
   FrameType,
   estimateEncodedSize,
   exactEncodedSize,
@@ -95,6 +96,8 @@ interface Desired {
 
 export class ConnectionManager {
   readonly counters: WireCounters = newWireCounters();
+  /** Write buffers reused by every lane of this node. */
+  readonly writeBuffers = new BufferPool();
   private readonly o: ConnectionManagerOptions;
   private readonly peers = new Map<string, PeerConnection>();
   private readonly dialing = new Map<string, Promise<PeerConnection>>();

@@ -9,6 +9,7 @@ import {
   type ControlBody,
   type Envelope,
   type Frame,
+  type BufferPool,
   type WireCounters,
   type WireLimits,
 } from '../wire/index.js';
@@ -39,6 +40,8 @@ export interface LaneQueue {
   readonly length: number;
   /** Estimated bytes queued. */
   readonly bytes: number;
+  /** Estimated bytes of what the last `take` removed. */
+  readonly lastTakeBytes: number;
   /** The lane died: drop what is queued (returned) and fail blocked senders with `error`. */
   close(error: PartisanError): Envelope[];
 }
@@ -72,6 +75,8 @@ export interface LaneOptions {
   sink: LaneSink;
   /** Hand frames on undecoded (a worker decodes this channel). Default false. */
   raw?: boolean;
+  /** Reused write buffers (shared by the node's lanes). */
+  pool?: BufferPool;
 }
 
 /** Most messages packed into one frame; bounds the work one flush step does. */
@@ -91,6 +96,7 @@ export class Lane {
   private encoded: Uint8Array[] = [];
   private encodedBytes = 0;
   private readonly writer: FrameWriter;
+  private readonly pool: BufferPool | undefined;
   private control: ControlBody[] = [];
   private acks: number[] = [];
   private writing = false;
@@ -118,7 +124,8 @@ export class Lane {
     this.sink = options.sink;
     if (options.raw) this.splitter = new FrameSplitter(options.limits.maxFrameSize, options.counters);
     else this.decoder = new FrameDecoder(options.limits.maxFrameSize, options.counters);
-    this.writer = new FrameWriter(options.limits.maxFrameSize, options.limits.writeBatchBytes, options.counters);
+    this.pool = options.pool;
+    this.writer = new FrameWriter(options.limits.maxFrameSize, options.limits.writeBatchBytes, options.counters, options.pool);
     this.limit = options.channel.creditBytes;
   }
 
@@ -227,10 +234,14 @@ export class Lane {
           else if (this.queue.length > 0) this.packMessages(room);
           else break;
         }
-        const bytes = this.writer.take();
-        if (!bytes) break;
-        this.sent += bytes.length;
-        await this.stream.write(bytes);
+        const buffers = this.writer.takeAll();
+        if (buffers.length === 0) break;
+        for (const bytes of buffers) {
+          this.sent += bytes.length;
+          await this.stream.write(bytes);
+          // Written means the transport let go of it: the buffer can serve the next batch.
+          this.pool?.release(bytes);
+        }
       }
     } catch (err) {
       this.abort(err instanceof Error ? err : new Error(String(err)));
@@ -269,10 +280,10 @@ export class Lane {
    * (records encode far smaller), so the ratio seen so far scales how many estimated bytes to take.
    */
   private packMessages(room: number): void {
-    const queuedBefore = this.queue.bytes;
     const batch = this.queue.take(MAX_BATCH_MESSAGES, Math.max(1, room * this.estimateRatio));
     if (batch.length === 0) return;
-    const estimated = queuedBefore - this.queue.bytes;
+    // Not `bytes` before minus after: a take lets blocked senders in, which refills the queue.
+    const estimated = this.queue.lastTakeBytes;
     const written = this.packBatch(batch);
     if (written > 0 && estimated > 0) this.estimateRatio = Math.max(1, this.estimateRatio * 0.75 + (estimated / written) * 0.25);
   }

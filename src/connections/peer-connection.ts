@@ -2,7 +2,7 @@ import { backoffDelay } from '../util/backoff.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { PartisanError, TransportError, isPartisanError } from '../util/errors.js';
 import type { Random } from '../util/random.js';
-import { FrameType, type ControlBody, type Frame, type WireCounters, type WireLimits } from '../wire/index.js';
+import { FrameType, type BufferPool, type ControlBody, type Frame, type WireCounters, type WireLimits } from '../wire/index.js';
 import type { TransportConnection, TransportStream } from '../transport/transport.js';
 import { DEFAULT_CHANNEL, type ResolvedChannel } from '../channels/channel-options.js';
 import { RoundRobin, slotForKey, type PartitionKey } from '../channels/stream-selector.js';
@@ -58,6 +58,8 @@ export interface PeerConnectionOptions {
   events: PeerEvents;
   /** Channels whose frames are handed on undecoded (decoded by a channel worker). */
   rawChannels?: ReadonlySet<string>;
+  /** Write buffers shared by the node's lanes. */
+  pool?: BufferPool;
   /** Registers the handler of streams the peer opens. Default: `connection.onStream` (the acceptor's manager owns that handler and routes). */
   onStream?: (handler: (stream: TransportStream) => void) => void;
 }
@@ -301,6 +303,7 @@ export class PeerConnection {
       clock: this.options.clock,
       sink: this.sink,
       raw: this.options.rawChannels?.has(channelName) ?? false,
+      ...(this.options.pool ? { pool: this.options.pool } : {}),
     });
     c.lanes[slot] = lane;
     c.open++;

@@ -1,5 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { WireError } from '../util/errors.js';
+import type { BufferPool } from './buffer-pool.js';
 import {
   FRAME_HEADER_BYTES,
   FrameType,
@@ -145,6 +146,8 @@ export class FrameWriter {
     private readonly maxFrameSize: number,
     private readonly batchBytes: number,
     private readonly counters?: WireCounters,
+    /** Where write buffers come from; the caller releases what `takeAll` returned after writing it. */
+    private readonly pool?: BufferPool,
   ) {}
 
   /** Bytes added and not yet taken. */
@@ -169,6 +172,18 @@ export class FrameWriter {
     this.pending += frame.length;
   }
 
+  /**
+   * Everything added so far as buffers to write in order, without copying them together.
+   * With a pool, each is a view of a pooled buffer: release it once its write resolved.
+   */
+  takeAll(): Buffer[] {
+    this.flushCurrent();
+    const out = this.chunks;
+    this.chunks = [];
+    this.pending = 0;
+    return out;
+  }
+
   /** Everything added so far, as one buffer, or undefined when nothing is pending. */
   take(): Buffer | undefined {
     this.flushCurrent();
@@ -184,7 +199,8 @@ export class FrameWriter {
     const size = FRAME_HEADER_BYTES + body.length;
     if (this.current && this.used + size > this.current.length) this.flushCurrent();
     if (!this.current) {
-      this.current = Buffer.allocUnsafe(Math.max(this.batchBytes, size));
+      const capacity = Math.max(this.batchBytes, size);
+      this.current = this.pool ? this.pool.acquire(capacity) : Buffer.allocUnsafe(capacity);
       this.used = 0;
     }
     const buf = this.current;
@@ -202,6 +218,7 @@ export class FrameWriter {
 
   private flushCurrent(): void {
     if (this.current && this.used > 0) this.chunks.push(this.current.subarray(0, this.used));
+    else if (this.current) this.pool?.release(this.current);
     this.current = undefined;
     this.used = 0;
   }

@@ -1,3 +1,4 @@
 export * from './frame.js';
 export * from './frame-codec.js';
 export * from './limits.js';
+export * from './buffer-pool.js';
