@@ -18,7 +18,7 @@ export class AgentError extends Error {
  */
 export class NodeProcess {
   name = '';
-  spec: { name: string; listenAddrs: Array<{ host: string; port: number }> } = { name: '', listenAddrs: [] };
+  spec: { name: string; listenAddrs: Array<{ host: string; port: number; certHash?: string }> } = { name: '', listenAddrs: [] };
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   readonly exited: Promise<number | null>;

@@ -16,8 +16,11 @@ class FifoQueue implements LaneQueue {
   enqueue(item: Envelope): void {
     this.items.push(item);
   }
+  lastTakeBytes = 0;
   take(maxMessages: number): Envelope[] {
-    return this.items.splice(0, maxMessages);
+    const taken = this.items.splice(0, maxMessages);
+    this.lastTakeBytes = taken.length;
+    return taken;
   }
   get length(): number {
     return this.items.length;
