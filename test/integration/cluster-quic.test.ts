@@ -94,8 +94,12 @@ describe('a five-node cluster over QUIC, in five processes', { timeout: 180_000 
     nodes[3] = restarted;
     await restarted.call('join', nodes[0]!.spec);
     await converged(names());
-    const specs = await nodes[1]!.call<Array<{ name: string; listenAddrs: Array<{ port: number }> }>>('specs');
-    const entries = specs.filter((s) => s.name === restarted.name);
+    // The name never left the member list (a killed node stays a member), so wait for the
+    // new spec itself to reach a node the restarted one did not join through.
+    const entriesAt1 = async () =>
+      (await nodes[1]!.call<Array<{ name: string; listenAddrs: Array<{ port: number }> }>>('specs')).filter((s) => s.name === restarted.name);
+    await eventually(async () => (await entriesAt1()).some((e) => e.listenAddrs[0]!.port === oldPort + 7), 'the new spec gossiped to node 1', 20_000);
+    const entries = await entriesAt1();
     assert.equal(entries.length, 1, 'one member entry');
     assert.equal(entries[0]!.listenAddrs[0]!.port, oldPort + 7, 'with the new address');
     await eventually(() => nodes[1]!.call<boolean>('isConnected', restarted.name), 'connected to the restarted node');
