@@ -125,7 +125,7 @@ export async function renderReport(docsDir = defaultDocsDir): Promise<string[]> 
     }
     if (doc.skipped.length > 0) out.push('Not measured in this run:', '', ...doc.skipped.map((s) => `- ${s.variant}: ${s.reason}`), '');
   }
-  for (const other of ['transport.md', 'broadcast.md']) {
+  for (const other of ['transport.md', 'broadcast.md', 'compression.md']) {
     if ((await readdir(docsDir)).includes(other)) out.push(`See also [${other}](${other}).`, '');
   }
   await writeFile(join(docsDir, 'README.md'), `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`);
