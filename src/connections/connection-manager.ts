@@ -469,6 +469,7 @@ export class ConnectionManager {
       keepalive: this.o.keepalive,
       newQueue: this.o.newQueue,
       events: this.peerEvents,
+      pool: this.writeBuffers,
       ...(this.o.rawChannels ? { rawChannels: this.o.rawChannels } : {}),
       ...(onStream ? { onStream } : {}),
     });

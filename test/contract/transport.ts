@@ -175,6 +175,33 @@ export function transportContract(name: string, harness: TransportHarness): void
       await close();
     });
 
+    it('lets the caller reuse a buffer once its write resolved (the bytes sent are the ones written)', async () => {
+      // The connection layer recycles write buffers (BufferPool): a transport that still read a
+      // buffer after resolving write() would send the next batch's bytes in place of these.
+      const { dialer, acceptor, close } = await connectedPair();
+      const received = new Promise<Buffer>((resolve, reject) => {
+        acceptor.onStream((s) => {
+          readAll(s).then(resolve, reject);
+        });
+      });
+      const s = await dialer.openStream();
+      const reused = Buffer.alloc(256 * 1024);
+      const expected: Buffer[] = [];
+      for (let i = 0; i < 40; i++) {
+        const part = pattern(reused.length - i * 1000, i + 1);
+        part.copy(reused);
+        const view = reused.subarray(0, part.length);
+        expected.push(Buffer.from(view));
+        await s.write(view);
+        reused.fill(0xee);
+      }
+      await s.end();
+      const all = await withTimeout(received, 20_000, 'reused-buffer delivery');
+      assert.equal(all.length, Buffer.concat(expected).length);
+      assert.ok(all.equals(Buffer.concat(expected)), 'every write arrives as it was when written');
+      await close();
+    });
+
     it('carries bidirectional traffic on one stream', async () => {
       const { dialer, acceptor, close } = await connectedPair();
       acceptor.onStream((s) => {
