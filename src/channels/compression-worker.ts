@@ -1,5 +1,12 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import * as workerThreads from 'node:worker_threads';
 import { Piscina } from 'piscina';
+
+/** `isMarkedAsUntransferable` exists from Node 21; on Node 20 assume transferable. */
+const markedCheck = (workerThreads as { isMarkedAsUntransferable?: (value: object) => boolean }).isMarkedAsUntransferable;
+function isMarkedUntransferable(buffer: ArrayBufferLike): boolean {
+  return markedCheck ? markedCheck(buffer) : false;
+}
 
 /** One compression task in a piscina worker: stateless, CPU only, bytes in and out. */
 export interface CompressionTask {
@@ -15,6 +22,9 @@ export default function compressionTask(task: CompressionTask): unknown {
     task.op === 'deflate'
       ? deflateRawSync(task.data, { level: task.level })
       : inflateRawSync(task.data, { maxOutputLength: task.maxOutput });
-  // Move the result back instead of copying it.
-  return Piscina.move(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+  // Move the result back rather than have it cloned. zlib's output may be a view of a larger
+  // or untransferable ArrayBuffer (Node 24 refuses to transfer it: DataCloneError), so move
+  // only a buffer that is wholly this result; otherwise copy once here, off the main thread.
+  const whole = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength && !isMarkedUntransferable(out.buffer);
+  return Piscina.move(whole ? new Uint8Array(out.buffer, 0, out.byteLength) : new Uint8Array(out));
 }
