@@ -8,6 +8,9 @@ const CHANNEL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export type OverflowPolicy = 'block' | 'dropOldest' | 'error';
 
+/** Where a channel's incoming frames are decoded: on the main thread, or in the node's decode worker. */
+export type DecodeThread = 'main' | 'worker';
+
 export interface ChannelOptions {
   /** Channel name: 1–64 characters of [A-Za-z0-9_.-]. */
   name: string;
@@ -36,6 +39,14 @@ export interface ChannelOptions {
    * Bounds head-of-line delay a bulk channel imposes on others. Default 1 MiB.
    */
   creditBytes?: number;
+  /**
+   * Where incoming frames are decoded. 'worker' keeps a bulk channel's frame decoding off the
+   * main thread that serves latency-sensitive channels (DESIGN.md's head-of-line rules): its
+   * streams hand whole frames to the node's decode worker, which returns decoded messages, with
+   * binary payloads moved rather than copied. Per-stream order is kept. Not allowed on the
+   * default channel (it carries control traffic). Default 'main'.
+   */
+  decode?: DecodeThread;
 }
 
 export interface ResolvedChannel {
@@ -48,9 +59,10 @@ export interface ResolvedChannel {
   readonly maxQueueBytes: number;
   readonly overflow: OverflowPolicy;
   readonly creditBytes: number;
+  readonly decode: DecodeThread;
 }
 
-const KEYS = ['name', 'parallelism', 'monotonic', 'compression', 'maxQueueMessages', 'maxQueueBytes', 'overflow', 'creditBytes'] as const;
+const KEYS = ['name', 'parallelism', 'monotonic', 'compression', 'maxQueueMessages', 'maxQueueBytes', 'overflow', 'creditBytes', 'decode'] as const;
 
 export function resolveChannelOptions(options: ChannelOptions | string, field = 'channels'): ResolvedChannel {
   const raw = typeof options === 'string' ? { name: options } : objectOption(field, options);
@@ -62,6 +74,10 @@ export function resolveChannelOptions(options: ChannelOptions | string, field = 
   rejectUnknownKeys(at, raw, KEYS);
   const monotonic = boolOption(`${at}.monotonic`, raw.monotonic, false);
   let compression = 0;
+  const decode = enumOption<DecodeThread>(`${at}.decode`, raw.decode, 'main', ['main', 'worker']);
+  if (decode === 'worker' && name === DEFAULT_CHANNEL) {
+    throw new InvalidOptionError(`${at}.decode`, decode, 'the default channel carries control traffic and is decoded on the main thread');
+  }
   if (raw.compression === true) compression = 6;
   else if (raw.compression !== undefined && raw.compression !== false) compression = intOption(`${at}.compression`, raw.compression, 0, 0, 9);
   return Object.freeze({
@@ -73,6 +89,7 @@ export function resolveChannelOptions(options: ChannelOptions | string, field = 
     maxQueueBytes: intOption(`${at}.maxQueueBytes`, raw.maxQueueBytes, 16 * 1024 * 1024, 1024, 2 ** 40),
     overflow: enumOption<OverflowPolicy>(`${at}.overflow`, raw.overflow, monotonic ? 'dropOldest' : 'block', ['block', 'dropOldest', 'error']),
     creditBytes: intOption(`${at}.creditBytes`, raw.creditBytes, 1024 * 1024, 64 * 1024, 1 << 30),
+    decode,
   });
 }
 

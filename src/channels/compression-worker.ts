@@ -1,12 +1,6 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import * as workerThreads from 'node:worker_threads';
 import { Piscina } from 'piscina';
-
-/** `isMarkedAsUntransferable` exists from Node 21; on Node 20 assume transferable. */
-const markedCheck = (workerThreads as { isMarkedAsUntransferable?: (value: object) => boolean }).isMarkedAsUntransferable;
-function isMarkedUntransferable(buffer: ArrayBufferLike): boolean {
-  return markedCheck ? markedCheck(buffer) : false;
-}
+import { wholeTransferable } from '../util/worker.js';
 
 /** One compression task in a piscina worker: stateless, CPU only, bytes in and out. */
 export interface CompressionTask {
@@ -25,6 +19,6 @@ export default function compressionTask(task: CompressionTask): unknown {
   // Move the result back rather than have it cloned. zlib's output may be a view of a larger
   // or untransferable ArrayBuffer (Node 24 refuses to transfer it: DataCloneError), so move
   // only a buffer that is wholly this result; otherwise copy once here, off the main thread.
-  const whole = out.byteOffset === 0 && out.byteLength === out.buffer.byteLength && !isMarkedUntransferable(out.buffer);
-  return Piscina.move(whole ? new Uint8Array(out.buffer, 0, out.byteLength) : new Uint8Array(out));
+  const whole = wholeTransferable(out);
+  return Piscina.move(whole ? new Uint8Array(whole) : new Uint8Array(out));
 }

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import type { BroadcastLayer } from '../broadcast/layer.js';
 import { DEFAULT_CHANNEL, type ResolvedChannel } from '../channels/channel-options.js';
 import type { PartitionKey } from '../channels/stream-selector.js';
+import { OffThreadDecoder, type OffThreadDecoderEvents } from '../channels/off-thread-decoder.js';
 import { ConnectionManager, type ConnectionEvents } from '../connections/connection-manager.js';
 import { ConnectionTable } from '../connections/connection-table.js';
 import type { PeerIdentity } from '../connections/handshake.js';
@@ -118,6 +119,10 @@ export class Node {
   private broadcastLayer: BroadcastLayer | undefined;
   private readonly reliable: ReliableDelivery;
   private readonly compression: PayloadCompression;
+  /** Channels whose frames the decode worker decodes (`decode: 'worker'`, not broadcast). */
+  private readonly offThreadChannels: ReadonlySet<string>;
+  private readonly broadcastChannels: ReadonlySet<string>;
+  private readonly decoder: OffThreadDecoder | undefined;
   /** Per (peer, channel): sends queued behind a compression still running, so order holds. */
   private readonly compressing = new Map<string, Promise<void>>();
   /** Per lane: batches queued behind an inflate still running, so order holds. */
@@ -156,6 +161,9 @@ export class Node {
     this.connectionTable = ConnectionTable.create({ maxPeers: options.maxPeers, channels: options.channels });
     this.processes = new ProcessTable(options.name as NodeName, options.clock, options.mailboxCapacity);
     this.shell = this.processes.create();
+    this.broadcastChannels = new Set(Object.keys(options.broadcast));
+    this.offThreadChannels = new Set(options.channels.filter((c) => c.decode === 'worker' && !this.broadcastChannels.has(c.name)).map((c) => c.name));
+    this.decoder = this.offThreadChannels.size > 0 ? new OffThreadDecoder(this.decoderEvents()) : undefined;
     this.manager = new ConnectionManager({
       node: options.name,
       clusterId: options.clusterId,
@@ -172,7 +180,7 @@ export class Node {
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       newQueue: (channel) => this.newQueue(channel),
       events: this.connectionEvents,
-      rawChannels: new Set(Object.keys(options.broadcast)),
+      rawChannels: new Set([...this.broadcastChannels, ...this.offThreadChannels]),
     });
     this.monitors = new MonitorService({
       node: options.name as NodeName,
@@ -643,6 +651,7 @@ export class Node {
     await this.peerService.stop();
     await this.broadcastLayer?.stop();
     await this.manager.stop();
+    await this.decoder?.stop();
     this.reliable.stop();
     await this.compression.close();
     for (const call of this.pendingCalls.values()) {
@@ -922,8 +931,13 @@ export class Node {
       this.deliverEnvelopes(from, lane, envelopes);
     },
     raw: (from, lane, frames, bytes) => {
-      this.traffic.receivedRaw(from, lane.channel.name, frames.length, bytes);
-      if (this.broadcastLayer) this.broadcastLayer.raw(from, lane.channel.name, frames, bytes, (n) => lane.consumedBytes(n));
+      const channel = lane.channel.name;
+      if (this.decoder && this.offThreadChannels.has(channel)) {
+        this.decoder.push(from, lane, frames, bytes);
+        return;
+      }
+      this.traffic.receivedRaw(from, channel, frames.length, bytes);
+      if (this.broadcastLayer && this.broadcastChannels.has(channel)) this.broadcastLayer.raw(from, channel, frames, bytes, (n) => lane.consumedBytes(n));
       else lane.consumedBytes(bytes);
     },
     acks: (from, ids) => this.reliable.acks(from, ids),
@@ -942,6 +956,26 @@ export class Node {
       this.logger.debug({ peer, code: error.code, dropped, err: error.message }, 'connection problem');
     },
   };
+
+  private decoderEvents(): OffThreadDecoderEvents {
+    return {
+      messages: (from, lane, envelopes) => {
+        if (this.stopped) return;
+        this.traffic.received(from, lane.channel.name, envelopes.length);
+        this.deliverEnvelopes(from, lane, envelopes);
+      },
+      acks: (from, ids) => this.reliable.acks(from, ids),
+      malformed: (from, lane, error) => {
+        this.manager.counters.malformedFrames++;
+        publishFrameError({ node: this.spec_.name, peer: from, code: error.code, message: error.message });
+        this.logger.debug({ peer: from, channel: lane.channel.name, code: error.code, err: error.message }, 'malformed frame (decode worker)');
+        lane.abort(error);
+      },
+      lost: (batches, error) => {
+        this.logger.warn({ batches, err: error.message }, 'decode worker died; its batches were lost and it restarts on the next one');
+      },
+    };
+  }
 
   private notify(listeners: Set<{ filter: NodeFilter; channel: string | undefined; fn: (node: string) => void }>, node: string, channel: string | undefined): void {
     for (const l of listeners) {

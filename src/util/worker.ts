@@ -1,3 +1,4 @@
+import * as workerThreads from 'node:worker_threads';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
@@ -35,4 +36,21 @@ export function startWorker(entry: URL, options: WorkerOptions = {}): Worker {
 export function workerDataOf(raw: unknown): unknown {
   if (raw && typeof raw === 'object' && ENTRY_KEY in raw) return (raw as Record<string, unknown>)[DATA_KEY];
   return raw;
+}
+
+/** `isMarkedAsUntransferable` exists from Node 21; on Node 20 nothing is marked. */
+const markedCheck = (workerThreads as { isMarkedAsUntransferable?: (value: object) => boolean }).isMarkedAsUntransferable;
+
+/**
+ * The ArrayBuffer behind `view` when it may be moved to another thread in a transfer list:
+ * the view covers all of it (moving a larger buffer would move bytes that are not ours), it is
+ * not shared, and Node has not marked it untransferable (its Buffer pool slabs, and on Node 24
+ * zlib's output, are). Otherwise undefined: copy instead.
+ */
+export function wholeTransferable(view: Uint8Array): ArrayBuffer | undefined {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer)) return undefined;
+  if (view.byteOffset !== 0 || view.byteLength !== buffer.byteLength) return undefined;
+  if (markedCheck?.(buffer)) return undefined;
+  return buffer;
 }
