@@ -85,6 +85,32 @@ describe("channels with decode: 'worker'", () => {
     assert.equal(d.counters.restarts, 1);
   });
 
+  it('moves the buffers real transports read into (quic, tcp): small and large frames arrive', async () => {
+    // Read chunks come from the quinn binding and from node:net; moving them to the worker
+    // must work for both (a non-transferable buffer would throw in postMessage).
+    for (const transport of ['quic', 'tcp'] as const) {
+      const ch = [{ name: 'bulk', decode: 'worker' as const }];
+      const a = await startNode({ name: `a-${transport}@127.0.0.1`, transport, logLevel: 'warn', channels: ch });
+      const b = await startNode({ name: `b-${transport}@127.0.0.1`, transport, logLevel: 'warn', channels: ch });
+      nodes.push(a, b);
+      a.join(b.nodeSpec());
+      const deadline = Date.now() + 10_000;
+      while (!a.isConnected(b.node(), 'bulk')) {
+        if (Date.now() > deadline) throw new Error(`${transport}: bulk channel did not come up`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const sink = b.spawnMailbox({ name: 'sink' });
+      for (let i = 0; i < 10; i++) {
+        const size = i % 2 ? 10 : 70_000;
+        a.forwardMessage(b.name('sink'), { i, blob: Buffer.alloc(size, i) }, { channel: 'bulk' });
+        const m = (await sink.receive({ timeoutMs: 10_000 })) as { i: number; blob: Buffer };
+        assert.equal(m.i, i);
+        assert.ok(Buffer.isBuffer(m.blob) && m.blob.length === size && m.blob[size - 1] === i, `${transport}: message ${i} intact`);
+      }
+      assert.equal(decoderOf(b).counters.restarts, 0, `${transport}: the worker never died`);
+    }
+  });
+
   it('is refused on the default channel and for unknown values, with a coded error', async () => {
     const net = new MemoryNetwork();
     for (const bad of [[{ name: 'default', decode: 'worker' }], [{ name: 'bulk', decode: 'gpu' }]]) {
