@@ -99,7 +99,8 @@ async function joined(node: NodeProcess, nodes: readonly NodeProcess[]): Promise
     async () => {
       const mine = await node.call<string[]>('broadcastMembers');
       for (const p of mine) {
-        const peer = nodes.find((n) => n.name === p);
+        // A killed node can still be listed until membership notices; ask only live ones.
+        const peer = nodes.find((n) => n.name === p && n.alive);
         if (peer && (await peer.call<string[]>('broadcastMembers')).includes(node.name) && (await node.call<boolean>('isConnected', p, 'gps'))) return true;
       }
       return false;

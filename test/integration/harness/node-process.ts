@@ -71,6 +71,11 @@ export class NodeProcess {
     });
   }
 
+  /** False once the child exited (killed or crashed): calls to it would fail with ERR_IPC_CHANNEL_CLOSED. */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null && this.child.connected;
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
   }
