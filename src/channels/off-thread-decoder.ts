@@ -98,8 +98,16 @@ export class OffThreadDecoder {
     this.counters.batches++;
     this.counters.frames += frames.length;
     this.counters.bytes += bytes;
-    const request: DecodeRequest = { seq, frames: out };
-    this.ensureWorker().postMessage(request, transfer);
+    const worker = this.ensureWorker();
+    try {
+      worker.postMessage({ seq, frames: out } satisfies DecodeRequest, transfer);
+    } catch {
+      // A buffer some transport hands us that cannot be moved (nothing is moved when the
+      // clone fails): send copies instead.
+      const copies = out.map((f) => new Uint8Array(f));
+      this.counters.copiedBytes += bytes;
+      worker.postMessage({ seq, frames: copies } satisfies DecodeRequest, copies.map((c) => c.buffer));
+    }
   }
 
   /** Batches handed over and not answered yet. */

@@ -1,6 +1,7 @@
 /** The decode worker on its own: a bad frame is reported per lane with a coded error, and credit is always released. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { markAsUntransferable } from 'node:worker_threads';
 import { OffThreadDecoder } from '../../../src/channels/off-thread-decoder.js';
 import type { Lane } from '../../../src/connections/lane.js';
 import type { WireError } from '../../../src/util/errors.js';
@@ -51,6 +52,35 @@ it('decodes good batches and reports a malformed one as ERR_WIRE_MALFORMED_FRAME
     assert.equal(goodLane.released(), goodBytes);
     assert.equal(badLane.released(), brokenBytes, 'a bad batch still returns its credit');
     assert.equal(brokenBytes, 8);
+  } finally {
+    await decoder.stop();
+  }
+});
+
+it('decodes a frame whose buffer may not be moved (copied instead, never lost)', async () => {
+  let got: unknown[] = [];
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const decoder = new OffThreadDecoder({
+    messages: (_from, _lane, envelopes) => {
+      got = envelopes.map((e) => e[1]);
+      done();
+    },
+    acks: () => {},
+    malformed: (_from, _lane, error) => assert.fail(error.message),
+    lost: () => assert.fail('the worker must not die'),
+  });
+  try {
+    const frame = encodeFrame({ type: FrameType.Message, messages: [['sink', { kept: true }]] }, 1 << 20);
+    const own = new Uint8Array(new ArrayBuffer(frame.length));
+    own.set(frame);
+    markAsUntransferable(own.buffer);
+    const lane = fakeLane();
+    decoder.push('peer@h', lane.lane, [own], own.length);
+    await finished;
+    assert.deepEqual(got, [{ kept: true }]);
+    assert.equal(own.length, frame.length, 'the unmovable buffer stayed with its owner');
+    assert.equal(lane.released(), frame.length);
   } finally {
     await decoder.stop();
   }
