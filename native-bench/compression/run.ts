@@ -7,10 +7,10 @@
  *
  *   npm run bench:compression -- [--duration s] [--json file] [--markdown file] [--quick]
  */
-import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { BenchChild, stopAll } from '../lib/child.js';
 import { benchEnv, finishEnv } from '../lib/env.js';
 
 const self = fileURLToPath(import.meta.url);
@@ -41,106 +41,86 @@ function payload(seq: number, bytes: number): Buffer {
   return Buffer.from(parts.join('')).subarray(0, bytes);
 }
 
+/** One side, in its own process (a serve() role): a node whose `bulk` channel compresses. */
 async function role(): Promise<void> {
   const { startNode } = await import('../../src/node/node.js');
+  const { serve } = await import('../lib/serve.js');
   const mode = process.env.MODE as 'pool' | 'inline';
-  const channels = [{ name: 'bulk', compression: 6 }];
+  const side = process.env.ROLE as 'sender' | 'receiver';
   const node = await startNode({
-    name: `${process.env.ROLE}-${mode}@127.0.0.1`,
-    channels,
+    name: `${side}-${mode}@127.0.0.1`,
+    channels: [{ name: 'bulk', compression: 6 }],
     compression: { mode, thresholdBytes: 16 * 1024 },
   });
-  const send = (m: unknown) => process.send?.(m);
-  const sink = process.env.ROLE === 'receiver' ? node.spawnMailbox({ name: 'sink' }) : undefined;
-  process.on('message', (raw: unknown) => {
-    const msg = raw as { cmd: string; spec?: never; durationMs: number; bytes: number };
-    void (async () => {
-      if (msg.cmd === 'join') {
-        node.join(msg.spec!);
-        while (!node.isFullyConnected(String((msg.spec as unknown as { name: string }).name))) await new Promise((r) => setTimeout(r, 20));
-        send({ joined: true });
-        return;
-      }
-      if (msg.cmd === 'run') {
-        const lag = monitorEventLoopDelay({ resolution: 1 });
-        const tick = setInterval(() => {}, 10); // the "gps" work whose lateness we watch
-        lag.enable();
-        const elu0 = performance.eventLoopUtilization();
-        const cpu0 = process.cpuUsage();
-        const t0 = performance.now();
-        let messages = 0;
-        if (process.env.ROLE === 'sender') {
-          const dest = { name: 'sink', node: String(process.env.PEER) };
-          const blobs = Array.from({ length: 8 }, (_, i) => payload(i, msg.bytes));
-          while (performance.now() - t0 < msg.durationMs) {
-            const r = node.forwardMessage(dest, { seq: messages, blob: blobs[messages % blobs.length] }, { channel: 'bulk' });
-            messages++;
-            if (r) await r;
-            else await new Promise((resolve) => setImmediate(resolve));
-          }
-        } else {
-          while (performance.now() - t0 < msg.durationMs) {
-            const batch = await sink!.receiveMany(64, { timeoutMs: Math.max(1, msg.durationMs - (performance.now() - t0)) }).catch(() => []);
-            messages += batch.length;
-          }
+  const sink = side === 'receiver' ? node.spawnMailbox({ name: 'sink' }) : undefined;
+  serve({
+    spec: () => node.nodeSpec(),
+    async join(spec: Parameters<typeof node.join>[0]) {
+      node.join(spec);
+      while (!node.isFullyConnected(String(spec.name))) await new Promise((r) => setTimeout(r, 20));
+      return true;
+    },
+    async run(durationMs: number, bytes: number, peer: string): Promise<SideResult> {
+      const lag = monitorEventLoopDelay({ resolution: 1 });
+      const tick = setInterval(() => {}, 10); // the "gps" work whose lateness we watch
+      lag.enable();
+      const elu0 = performance.eventLoopUtilization();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      let messages = 0;
+      if (side === 'sender') {
+        const dest = { name: 'sink', node: peer };
+        const blobs = Array.from({ length: 8 }, (_, i) => payload(i, bytes));
+        while (performance.now() - t0 < durationMs) {
+          const r = node.forwardMessage(dest, { seq: messages, blob: blobs[messages % blobs.length] }, { channel: 'bulk' });
+          messages++;
+          if (r) await r;
+          else await new Promise((resolve) => setImmediate(resolve));
         }
-        const wallMs = performance.now() - t0;
-        const elu = performance.eventLoopUtilization(elu0).utilization;
-        const cpu = process.cpuUsage(cpu0);
-        clearInterval(tick);
-        lag.disable();
-        const result: SideResult = {
-          messages,
-          wallMs,
-          elu,
-          cpuMs: (cpu.user + cpu.system) / 1000,
-          lagP50: lag.percentile(50) / 1e6,
-          lagP99: lag.percentile(99) / 1e6,
-          lagMax: lag.max / 1e6,
-        };
-        send({ result });
-        return;
-      }
-      if (msg.cmd === 'stop') {
-        await node.stop();
-        process.exit(0);
-      }
-    })();
-  });
-  send({ ready: node.nodeSpec() });
-}
-
-function child(role: string, mode: string, peer = '') {
-  const c = fork(self, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ROLE: role, MODE: mode, PEER: peer, PARTISAN_LOG_LEVEL: 'warn' } });
-  const next = <T>(key: string) =>
-    new Promise<T>((resolve, reject) => {
-      const on = (m: unknown) => {
-        const r = m as Record<string, T>;
-        if (key in r) {
-          c.off('message', on);
-          resolve(r[key]!);
+      } else {
+        while (performance.now() - t0 < durationMs) {
+          const batch = await sink!.receiveMany(64, { timeoutMs: Math.max(1, durationMs - (performance.now() - t0)) }).catch(() => []);
+          messages += batch.length;
         }
+      }
+      const wallMs = performance.now() - t0;
+      const elu = performance.eventLoopUtilization(elu0).utilization;
+      const cpu = process.cpuUsage(cpu0);
+      clearInterval(tick);
+      lag.disable();
+      return {
+        messages,
+        wallMs,
+        elu,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        lagP50: lag.percentile(50) / 1e6,
+        lagP99: lag.percentile(99) / 1e6,
+        lagMax: lag.max / 1e6,
       };
-      c.on('message', on);
-      c.once('exit', (code) => reject(new Error(`${role} exited (${code})`)));
-    });
-  return { c, next };
+    },
+    async stopNode() {
+      await node.stop();
+      return true;
+    },
+  });
 }
 
 async function measure(mode: 'pool' | 'inline', durationMs: number, bytes: number): Promise<{ sender: SideResult; receiver: SideResult }> {
-  const receiver = child('receiver', mode);
-  const receiverSpec = await receiver.next<{ name: string }>('ready');
-  const sender = child('sender', mode, receiverSpec.name);
-  await sender.next('ready');
-  sender.c.send({ cmd: 'join', spec: receiverSpec });
-  await sender.next('joined');
-  const results = Promise.all([sender.next<SideResult>('result'), receiver.next<SideResult>('result')]);
-  receiver.c.send({ cmd: 'run', durationMs: durationMs + 500, bytes });
-  sender.c.send({ cmd: 'run', durationMs, bytes });
-  const [s, r] = await results;
-  for (const x of [sender, receiver]) x.c.send({ cmd: 'stop' });
-  await Promise.all([sender, receiver].map((x) => new Promise((resolve) => x.c.once('exit', resolve))));
-  return { sender: s, receiver: r };
+  const start = (side: string) => BenchChild.start(`${side}-${mode}`, self, { env: { ROLE: side, MODE: mode } });
+  const [receiver, sender] = await Promise.all([start('receiver'), start('sender')]);
+  try {
+    const receiverSpec = await receiver.call<{ name: string }>('spec');
+    await sender.call('join', receiverSpec);
+    // The receiver starts first and listens half a second longer, so it sees everything sent.
+    const [r, s] = await Promise.all([
+      receiver.call<SideResult>('run', durationMs + 500, bytes, ''),
+      sender.call<SideResult>('run', durationMs, bytes, receiverSpec.name),
+    ]);
+    await Promise.all([sender.call('stopNode'), receiver.call('stopNode')]);
+    return { sender: s, receiver: r };
+  } finally {
+    await stopAll([sender, receiver]);
+  }
 }
 
 async function main(): Promise<void> {
