@@ -18,12 +18,9 @@
  * Every record is a distinct vehicle, so none is superseded (latestPosition would otherwise
  * legitimately skip versions, and delivery counts would no longer be exact).
  */
-import { execFileSync } from 'node:child_process';
-import { arch, availableParallelism, cpus, loadavg, platform, release } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { NodeProcess } from '../../test/integration/harness/node-process.js';
+import { benchEnv, finishEnv } from '../lib/env.js';
 import {
   variantName,
   type BroadcastBenchResolvedOptions,
@@ -66,7 +63,6 @@ export interface BroadcastBenchOptions {
   log?: (line: string) => void;
 }
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** Effectively one vehicle per record (see the file comment). */
 const UNIQUE_VEHICLES = Number.MAX_SAFE_INTEGER;
 const WAIT_MS = 60_000;
@@ -113,14 +109,6 @@ export function resolveBroadcastBenchOptions(o: BroadcastBenchOptions = {}): Bro
       'deliveries = records reaching receivers\u2019 subscriptions; latency = subscriber receive time − sentAt stamped at broadcast() (wall clock, one machine), hdr-histogram-js merged over receivers; ' +
       'RMR = payloads received / deliveries − 1 over the throughput phase; CPU = process.cpuUsage (all threads) / wall time, % of one core.',
   };
-}
-
-function gitCommit(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 function histogram(): Histogram {
@@ -254,19 +242,9 @@ async function overlayReady(procs: readonly NodeProcess[], peerService: Broadcas
 export async function runBroadcastBench(options: BroadcastBenchOptions = {}): Promise<BroadcastBenchResult> {
   const o = resolveBroadcastBenchOptions(options);
   const log = options.log ?? (() => {});
-  const cpuList = cpus();
   const result: BroadcastBenchResult = {
     scenario: 'broadcast',
-    env: {
-      commit: gitCommit(),
-      node: process.version,
-      cpu: cpuList[0]?.model.trim() ?? 'unknown',
-      cores: availableParallelism(),
-      os: `${platform()} ${release()} ${arch()}`,
-      date: new Date().toISOString(),
-      loadAverage: loadavg()[0]!,
-      loadAverageEnd: Number.NaN,
-    },
+    env: benchEnv(),
     options: o,
     runs: [],
     skipped: [],
@@ -296,6 +274,6 @@ export async function runBroadcastBench(options: BroadcastBenchOptions = {}): Pr
     result.runs.push({ ...sorted[(sorted.length - 1) >> 1]!, samplesDeliveriesPerSec: runs.map((r) => r.metrics.deliveriesPerSec) });
   }
   for (const [variant, reason] of failures) result.skipped.push({ variant, reason });
-  result.env.loadAverageEnd = loadavg()[0]!;
+  finishEnv(result.env);
   return result;
 }

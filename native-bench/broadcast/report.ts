@@ -1,18 +1,7 @@
 /** The broadcast fan-out benchmark's result document, and its Markdown rendering. */
+import type { BenchEnv } from '../lib/env.js';
 
 export type PlumtreeMode = 'worker' | 'main';
-
-export interface BroadcastBenchEnv {
-  commit: string;
-  node: string;
-  cpu: string;
-  cores: number;
-  os: string;
-  date: string;
-  /** 1-minute load average when the run started and when it ended: a busy machine explains noisy numbers. */
-  loadAverage: number;
-  loadAverageEnd: number;
-}
 
 export interface BroadcastRunMetrics {
   /** Records merged by the receivers (N − 1 per record), per second of the throughput phase. */
@@ -75,7 +64,7 @@ export interface BroadcastBenchResolvedOptions {
 
 export interface BroadcastBenchResult {
   scenario: 'broadcast';
-  env: BroadcastBenchEnv;
+  env: BenchEnv;
   options: BroadcastBenchResolvedOptions;
   runs: BroadcastRun[];
   skipped: Array<{ variant: string; reason: string }>;
@@ -147,7 +136,7 @@ export function markdownReport(result: BroadcastBenchResult, command: string): s
     '# Broadcast fan-out benchmark',
     '',
     `- Machine: ${env.cpu}, ${env.cores} cores, ${env.os}; Node ${env.node}`,
-    `- Date: ${env.date}; commit ${env.commit}; load average ${env.loadAverage.toFixed(2)} at start, ${env.loadAverageEnd.toFixed(2)} at end`,
+    `- Date: ${env.date}; commit ${env.commit}; load average ${env.loadAverage.toFixed(2)} at start, ${(env.loadAverageEnd ?? Number.NaN).toFixed(2)} at end`,
     `- Command: \`${command}\``,
     `- Method: ${options.method}`,
     '',

@@ -3,9 +3,8 @@
  *   npm run bench:broadcast -- [--quick] [--json <file>] [--markdown <file>] [--receivers 4,8]
  *     [--modes worker,main] [--records N] [--window N] [--latency-rate R] [--repeat N]
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { writeDocument, writeReport } from '../lib/result.js';
 import { runBroadcastBench } from './bench.js';
 import { markdownReport, ratioTable, resultsTable, type PlumtreeMode } from './report.js';
 
@@ -86,12 +85,10 @@ const ratio = ratioTable(result.runs);
 if (ratio) console.log(`\n${ratio}`);
 for (const s of result.skipped) console.log(`skipped ${s.variant}: ${s.reason.split('\n')[0]}`);
 if (opts.json) {
-  await mkdir(dirname(resolve(opts.json)), { recursive: true });
-  await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+  await writeDocument(opts.json, result);
 }
 if (opts.markdown) {
-  await mkdir(dirname(resolve(opts.markdown)), { recursive: true });
-  await writeFile(opts.markdown, markdownReport(result, `npm run bench:broadcast -- ${process.argv.slice(2).join(' ')}`.trim()));
+  await writeReport(opts.markdown, markdownReport(result, `npm run bench:broadcast -- ${process.argv.slice(2).join(' ')}`.trim()));
 }
 // Nothing measured at all is a failure (the smoke test relies on the exit code too).
 if (result.runs.length === 0) process.exitCode = 1;

@@ -7,11 +7,11 @@
  *
  *   npm run bench:compression -- [--duration s] [--json file] [--markdown file] [--quick]
  */
-import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { BenchChild, stopAll } from '../lib/child.js';
 import { benchEnv, finishEnv } from '../lib/env.js';
+import { writeDocument, writeReport } from '../lib/result.js';
 
 const self = fileURLToPath(import.meta.url);
 const MiB = 1024 * 1024;
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     },
   };
   const json = arg('--json');
-  if (json) writeFileSync(json, JSON.stringify(doc, null, 2));
+  if (json) await writeDocument(json, doc);
   const md = arg('--markdown');
   const f = (x: number, d = 1) => x.toFixed(d);
   const table = [
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
   ].join('\n');
   process.stdout.write(`${table}\n\nmain-thread time per MiB saved by the pool: ${f(doc.summary.mainThreadSaved * 100, 0)}%\n`);
   if (md) {
-    writeFileSync(
+    await writeReport(
       md,
       [
         '# Compression: pool vs inline',

@@ -45,9 +45,15 @@ export interface BenchDocument {
   summary?: Record<string, unknown>;
 }
 
-export async function writeDocument(file: string, doc: BenchDocument): Promise<void> {
+/** Write a result document as JSON (BenchDocument, or a standalone benchmark's own shape), creating its folder. */
+export async function writeDocument(file: string, doc: object): Promise<void> {
+  await writeReport(file, `${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Write a rendered report (Markdown), creating its folder. */
+export async function writeReport(file: string, text: string): Promise<void> {
   await mkdir(dirname(resolve(file)), { recursive: true });
-  await writeFile(file, `${JSON.stringify(doc, null, 2)}\n`);
+  await writeFile(file, text);
 }
 
 export function errorMessage(err: unknown): string {

@@ -13,12 +13,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_WIRE_LIMITS } from '../../src/wire/index.js';
 import { benchEnv, finishEnv } from '../lib/env.js';
+import { writeDocument, writeReport } from '../lib/result.js';
 import type { Transport } from '../../src/transport/transport.js';
 import type { Target, Variant } from './endpoints.js';
 import type { FromSide, ToSide } from './side.js';
@@ -274,12 +274,10 @@ async function main(): Promise<void> {
   const ratio = ratioTable(result.runs);
   if (ratio) console.log(`\n${ratio}`);
   if (opts.json) {
-    await mkdir(dirname(resolve(opts.json)), { recursive: true });
-    await writeFile(opts.json, `${JSON.stringify(result, null, 2)}\n`);
+    await writeDocument(opts.json, result);
   }
   if (opts.markdown) {
-    await mkdir(dirname(resolve(opts.markdown)), { recursive: true });
-    await writeFile(opts.markdown, markdownReport(result, `npm run bench:transport -- ${process.argv.slice(2).join(' ')}`.trim()));
+    await writeReport(opts.markdown, markdownReport(result, `npm run bench:transport -- ${process.argv.slice(2).join(' ')}`.trim()));
   }
   // Nothing measured at all is a failure (the smoke test relies on the exit code too).
   if (result.runs.length === 0) process.exitCode = 1;
