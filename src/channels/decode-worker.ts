@@ -8,13 +8,10 @@ import { parentPort } from 'node:worker_threads';
 import { isPartisanError } from '../util/errors.js';
 import { wholeTransferable } from '../util/worker.js';
 import { FrameType, decodeRawFrame, type Envelope } from '../wire/index.js';
-import type { DecodeReply, DecodeRequest } from './off-thread-decoder.js';
-
-/** How deep a payload is searched for binary values to move back (GPS records are shallow). */
-const MAX_DEPTH = 4;
+import { PAYLOAD_SEARCH_DEPTH, type DecodeReply, type DecodeRequest } from './off-thread-decoder.js';
 
 function collectBuffers(value: unknown, depth: number, out: Set<ArrayBuffer>): void {
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return;
+  if (value === null || typeof value !== 'object' || depth > PAYLOAD_SEARCH_DEPTH) return;
   if (ArrayBuffer.isView(value)) {
     if (value instanceof Uint8Array && value.buffer instanceof ArrayBuffer) out.add(value.buffer);
     return;
@@ -42,7 +39,7 @@ function decode(request: DecodeRequest): { reply: DecodeReply; transfer: ArrayBu
     }
   } catch (err) {
     const code = isPartisanError(err) ? err.code : 'ERR_WIRE_MALFORMED_FRAME';
-    return { reply: { seq: request.seq, envelopes: [], acks: [], error: { code, message: (err as Error).message } }, transfer: [] };
+    return { reply: { seq: request.seq, envelopes: [], binaries: false, acks: [], error: { code, message: (err as Error).message } }, transfer: [] };
   }
   // Only buffers that are wholly frame bytes we were given may move back; anything else is cloned.
   const mine = new Set<ArrayBuffer>();
@@ -53,7 +50,7 @@ function decode(request: DecodeRequest): { reply: DecodeReply; transfer: ArrayBu
   const found = new Set<ArrayBuffer>();
   for (const e of envelopes) collectBuffers(e[1], 0, found);
   const transfer = [...found].filter((b) => mine.has(b));
-  return { reply: { seq: request.seq, envelopes, acks }, transfer };
+  return { reply: { seq: request.seq, envelopes, binaries: found.size > 0, acks }, transfer };
 }
 
 parentPort!.on('message', (request: DecodeRequest) => {

@@ -22,9 +22,14 @@ export interface DecodeRequest {
   frames: Uint8Array[];
 }
 
+/** How deep a payload is searched for binary values, in the worker and back here (GPS records are shallow). */
+export const PAYLOAD_SEARCH_DEPTH = 4;
+
 export interface DecodeReply {
   seq: number;
   envelopes: Envelope[];
+  /** Whether any payload holds binary values (they arrive as Uint8Arrays and are made Buffers again). */
+  binaries: boolean;
   acks: number[];
   error?: { code: string; message: string };
 }
@@ -150,7 +155,7 @@ export class OffThreadDecoder {
       return;
     }
     if (reply.acks.length > 0) this.events.acks(p.from, reply.acks);
-    if (reply.envelopes.length > 0) this.events.messages(p.from, p.lane, reply.envelopes.map(asBuffers));
+    if (reply.envelopes.length > 0) this.events.messages(p.from, p.lane, reply.binaries ? reply.envelopes.map(asBuffers) : reply.envelopes);
   }
 
   private onDeath(worker: Worker, error: Error): void {
@@ -178,7 +183,7 @@ function asBuffers(e: Envelope): Envelope {
 }
 
 function rebuffer(value: unknown, depth: number): unknown {
-  if (value === null || typeof value !== 'object' || depth > 4) return value;
+  if (value === null || typeof value !== 'object' || depth > PAYLOAD_SEARCH_DEPTH) return value;
   if (value instanceof Uint8Array) return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (ArrayBuffer.isView(value)) return value;
   if (Array.isArray(value)) {
